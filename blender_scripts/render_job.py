@@ -1,0 +1,109 @@
+"""Render one job inside Blender: the unmarked orbit with its exact defect mask, then the marked orbit.
+
+Usage (bpy wheel):   python blender_scripts/render_job.py SCENE_JSON
+       (Blender):    $BLENDER -b --factory-startup -P blender_scripts/render_job.py -- SCENE_JSON
+
+Writes into the spec's ``output`` folder: ``unmarked/NNNN.png``, ``mask/NNNN.png``,
+``marked/NNNN.png`` (frames 0-based) and ``meta.json``. The host checks the files, moves the folder
+into place and writes the DONE marker; this script never marks a job complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bpy  # noqa: E402
+
+import render_settings  # noqa: E402
+import scene_build  # noqa: E402
+
+
+def _args(argv: list[str]) -> Path:
+    if "--" in argv:
+        argv = argv[argv.index("--") + 1:]
+    else:
+        argv = argv[1:]
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    return Path(argv[0])
+
+
+def _render_frame(cam, frame: dict, filepath: str) -> float:
+    scene_build.place_camera(cam, frame["location"], frame["target"])
+    bpy.context.scene.render.filepath = filepath
+    t0 = time.perf_counter()
+    bpy.ops.render.render(write_still=True)
+    return time.perf_counter() - t0
+
+
+def _move_mask(tmp_dir: Path, dest: Path) -> None:
+    """The File Output node appends the frame number to its name; give the file its plain name."""
+    files = list(tmp_dir.glob("*.png"))
+    if len(files) != 1:
+        raise RuntimeError(f"expected one mask PNG in {tmp_dir}, found {len(files)}")
+    os.replace(files[0], dest)
+
+
+def main() -> None:
+    spec_path = _args(sys.argv)
+    spec = json.loads(spec_path.read_text())
+    out = Path(spec["output"])
+    t_start = time.perf_counter()
+    scene_build.reset()
+    used = render_settings.configure(spec["render"])
+    mats = scene_build.add_object(spec)
+    scene_build.add_floor(spec)
+    scene_build.add_world(spec)
+    cam = scene_build.add_camera(spec)
+    frames = spec["camera"]["frames"]
+    for sub in ("unmarked", "mask", "marked"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    mask_tmp = out / ".mask_tmp"
+    mask_node = render_settings.setup_mask_pass(str(mask_tmp))
+    t_setup = time.perf_counter() - t_start
+
+    times: dict[str, list[float]] = {"unmarked": [], "marked": []}
+    progress_every = max(1, len(frames) // 10)
+    for i, fr in enumerate(frames):
+        mask_node.file_name = "m"
+        times["unmarked"].append(_render_frame(cam, fr, str(out / "unmarked" / f"{i:04d}.png")))
+        _move_mask(mask_tmp, out / "mask" / f"{i:04d}.png")
+        if i % progress_every == 0:
+            print(f"[render_job] unmarked {i + 1}/{len(frames)}", flush=True)
+    mask_tmp.rmdir()
+
+    if spec["marked"] == "render" and spec["has_defect"]:
+        # Identical scene and seed; only slot 1 changes to the red paint.
+        bpy.context.scene.render.use_compositing = False
+        mats["object"].material_slots[1].material = mats["red"]
+        for i, fr in enumerate(frames):
+            times["marked"].append(_render_frame(cam, fr, str(out / "marked" / f"{i:04d}.png")))
+            if i % progress_every == 0:
+                print(f"[render_job] marked {i + 1}/{len(frames)}", flush=True)
+
+    meta = {
+        "job_id": spec["job_id"],
+        "blender_version": bpy.app.version_string,
+        "render": {**spec["render"], **used},
+        "marked_mode": spec["marked"],
+        "marked_rendered": bool(times["marked"]),
+        "frames": len(frames),
+        "camera": spec["camera"],
+        "timings": {"setup_s": round(t_setup, 4), "unmarked_s": [round(t, 4) for t in times["unmarked"]],
+                    "marked_s": [round(t, 4) for t in times["marked"]],
+                    "total_s": round(time.perf_counter() - t_start, 4)},
+    }
+    tmp = out / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    os.replace(tmp, out / "meta.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""render: host side of rendering (scene specs, Blender processes, Ray scheduling, outputs)."""

@@ -1,0 +1,142 @@
+"""Render one job end to end on the host side: mesh → scene spec → Blender (retried in a fresh
+process) → verified outputs moved into place → DONE marker last.
+
+Layout: ``<out>/renders/<job_id>/{unmarked,marked,mask}/NNNN.png``, ``meta.json``, ``object.npz``,
+``scene.json``, ``DONE``. Work happens in ``<out>/renders/.staging/<job_id>`` so a crash never leaves
+a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..config import Config
+from ..ids import validate_id
+from ..io import read_json, write_json
+from .blender import run_blender
+from .composite import composite_marked
+from .scene import build_mesh, scene_spec
+
+PASSES = ("unmarked", "marked", "mask")
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    status: str              # done | skipped | failed
+    seconds: float = 0.0
+    attempts: int = 0
+    error: Optional[str] = None
+    log: Optional[str] = None
+
+
+def job_dir(out: Path, job_id: str) -> Path:
+    return Path(out) / "renders" / validate_id(job_id, "job_id")
+
+
+def is_done(out: Path, job_id: str) -> bool:
+    return (job_dir(out, job_id) / "DONE").exists()
+
+
+def log_path(out: Path, job_id: str) -> Path:
+    return Path(out) / "logs" / "render" / f"{validate_id(job_id, 'job_id')}.log"
+
+
+def error_path(out: Path, job_id: str) -> Path:
+    return Path(out) / "logs" / "render" / f"{validate_id(job_id, 'job_id')}.error.json"
+
+
+def _verify(stage: Path, frames: int) -> None:
+    """Every pass has exactly ``frames`` readable PNGs and meta.json exists."""
+    if not (stage / "meta.json").exists():
+        raise RuntimeError("Blender exited without writing meta.json")
+    for p in PASSES:
+        names = sorted(x.name for x in (stage / p).glob("*.png"))
+        expected = [f"{i:04d}.png" for i in range(frames)]
+        if names != expected:
+            raise RuntimeError(f"{p}/ has {len(names)} frames, expected {frames}")
+
+
+def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool) -> None:
+    """Complete ``marked/`` when Blender did not render it: a normal object's marked video is its
+    unmarked video (hard links); ``marked: composite`` tints the exact-mask pixels in 2-D."""
+    for i in range(frames):
+        src, dst = stage / "unmarked" / f"{i:04d}.png", stage / "marked" / f"{i:04d}.png"
+        if dst.exists():
+            continue
+        if has_defect and mode == "composite":
+            composite_marked(src, stage / "mask" / f"{i:04d}.png", dst)
+        else:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+
+
+def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None) -> JobResult:
+    """Render one job unless it is already DONE. Never raises for a job-level failure: the error
+    is returned and written to ``logs/render/<job_id>.error.json``, so the rest of the shard goes on."""
+    out = Path(out)
+    jid = job["job_id"]
+    t0 = time.perf_counter()
+    final = job_dir(out, jid)
+    if (final / "DONE").exists():
+        return JobResult(jid, "skipped")
+    log = log_path(out, jid)
+    stage = out / "renders" / ".staging" / jid
+    attempts = 0
+    try:
+        mesh = build_mesh(job, cfg)
+        frames = cfg.render.orbit_frames
+        err: Optional[str] = None
+        for attempts in range(1, cfg.render.retries + 2):
+            shutil.rmtree(stage, ignore_errors=True)
+            stage.mkdir(parents=True)
+            mesh.save(stage / "object.npz")
+            spec = scene_spec(job, cfg, mesh, (stage / "object.npz").resolve(), stage.resolve())
+            write_json(stage / "scene.json", spec)
+            code = run_blender(stage / "scene.json", log, cfg.render.timeout_s, env)
+            if code == 0:
+                try:
+                    _fill_marked(stage, frames, cfg.render.marked, mesh.has_defect)
+                    _verify(stage, frames)
+                    err = None
+                    break
+                except RuntimeError as e:
+                    err = f"incomplete output: {e}"
+            else:
+                err = f"Blender exited with code {code} (attempt {attempts})"
+            with open(log, "a") as f:
+                f.write(f"\n[mmviad] attempt {attempts} failed: {err}\n")
+        if err:
+            raise RuntimeError(err)
+        # Relative paths in the stored spec keep the folder relocatable.
+        spec = read_json(stage / "scene.json")
+        spec["mesh"], spec["output"] = "object.npz", "."
+        write_json(stage / "scene.json", spec)
+        if final.exists():
+            shutil.rmtree(final)  # an incomplete earlier attempt (no DONE marker)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage, final)
+        seconds = time.perf_counter() - t0
+        write_json(final / "DONE", {"job_id": jid, "attempts": attempts, "seconds": round(seconds, 3),
+                                    "defect_faces": int(np.count_nonzero(mesh.face_mask))})
+        error_path(out, jid).unlink(missing_ok=True)
+        return JobResult(jid, "done", seconds, attempts, log=str(log))
+    except Exception as e:  # one broken job must not stop the shard
+        msg = f"{type(e).__name__}: {e}"
+        write_json(error_path(out, jid), {"job_id": jid, "error": msg, "attempts": attempts, "log": str(log),
+                                          "traceback": traceback.format_exc()})
+        return JobResult(jid, "failed", time.perf_counter() - t0, attempts, msg, str(log))
+
+
+def result_dict(r: JobResult) -> dict[str, Any]:
+    return asdict(r)
