@@ -64,7 +64,9 @@ def qa_record(clip: dict[str, Any], job: dict[str, Any], groups: list[str], labe
         "clip_id": clip["clip_id"], "job_id": clip["job_id"], "clip_index": clip["clip_index"],
         "video": clip["video"], "video_marked": clip["video_marked"],
         "fps": clip["fps"], "num_frames": clip["num_frames"], "duration": float(clip["duration"]),
-        "category": job["category"], "group": job["group"], "defect": job["defect"],
+        # "good" rather than null for a normal object: a column that is all-null in one split file
+        # makes datasets.load_dataset("json") infer a null type and then fail on the other split.
+        "category": job["category"], "group": job["group"], "defect": job["defect"] or GOOD,
         "visible_intervals": [[float(a), float(b)] for a, b in visible],
         "provenance": provenance, "split": split,
         "material": job["material"]["name"], "environment": job["environment"]["kind"],
@@ -118,6 +120,8 @@ def validate_qa_record(rec: dict[str, Any]) -> list[str]:
     has = bool(vis)
     if rec.get("q1", {}).get("answer") != ("A" if has else "B"):
         problems.append("q1.answer contradicts visible_intervals")
+    if rec.get("defect") not in (*DEFECT_TYPES, GOOD):
+        problems.append("defect: not a defect type or good")
     want = rec.get("defect") if has else GOOD
     if q2.get("options", {}).get(q2.get("answer")) != want:
         problems.append("q2.answer contradicts the label policy")

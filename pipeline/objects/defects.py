@@ -53,6 +53,10 @@ def apply_defect(mesh: trimesh.Trimesh, params: DefectParams) -> DefectMesh:
     set of moved vertices; the face mask is the faces whose three vertices all moved.
     """
     v = np.array(mesh.vertices, dtype=float)
+    if not 0 <= params.center < len(v):
+        raise ValueError(f"defect_params.center {params.center} is out of range for a mesh of {len(v)} vertices")
+    if not (params.radius > 0 and np.isfinite(params.depth)):
+        raise ValueError(f"defect_params: radius must be > 0 and depth finite (got {params.radius}, {params.depth})")
     nrm = np.array(mesh.vertex_normals, dtype=float)
     c = v[params.center]
     d = np.linalg.norm(v - c, axis=1)

@@ -1,0 +1,82 @@
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Config, load_config
+from pipeline.plan import allocate, load_jobs, plan_jobs, write_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cfg_with(**objects) -> Config:
+    base = load_config(ROOT / "manifests" / "default.yaml").model_dump()
+    base["objects"].update(objects)
+    return Config.model_validate(base)
+
+
+def test_plan_is_byte_identical_across_runs(tmp_path):
+    cfg = load_config(ROOT / "manifests" / "default.yaml")
+    a = write_plan(cfg, tmp_path / "a").read_bytes()
+    b = write_plan(cfg, tmp_path / "b").read_bytes()
+    assert a == b and a.count(b"\n") == len(plan_jobs(cfg))
+
+
+def test_every_random_choice_is_resolved():
+    for job in plan_jobs(load_config(ROOT / "manifests" / "default.yaml")):
+        assert set(job) >= {"job_id", "shard", "pose", "camera", "material", "environment", "floor", "seeds"}
+        if job["defect"]:
+            assert job["object"]["defect_params"]["kind"] == job["defect"]
+        assert job["job_id"].startswith(f"{job['category']}-")
+
+
+def test_shard_count_changes_only_the_shard_field():
+    cfg = load_config(ROOT / "manifests" / "default.yaml")
+    one = plan_jobs(Config.model_validate({**cfg.model_dump(), "num_shards": 1}))
+    three = plan_jobs(Config.model_validate({**cfg.model_dump(), "num_shards": 3}))
+    strip = lambda js: [{k: v for k, v in j.items() if k != "shard"} for j in js]  # noqa: E731
+    assert strip(one) == strip(three)
+    assert sorted({j["shard"] for j in three}) == [0, 1, 2]
+
+
+def test_allocation_matches_weights_exactly():
+    got = Counter(allocate({"bulge": 1, "concavity": 1, "crack": 2}, 8))
+    assert got == {"bulge": 2, "concavity": 2, "crack": 4}
+    assert len(allocate({"a": 1, "b": 1, "c": 1}, 7)) == 7
+
+
+def test_normal_share_and_defect_balance():
+    cfg = cfg_with(categories=["vase0", "bowl0", "cup0", "bottle0"], objects_per_category=5, normal_share=0.2)
+    jobs = plan_jobs(cfg)
+    labels = Counter(j["defect"] for j in jobs)
+    assert labels[None] == 4 and labels["bulge"] == 8 and labels["concavity"] == 8
+
+
+def test_adding_a_category_does_not_change_other_jobs():
+    small = {j["job_id"]: j for j in plan_jobs(cfg_with(categories=["vase0"], normal_share=0.0))}
+    for j in plan_jobs(cfg_with(categories=["vase0", "cup0"], normal_share=0.0)):
+        if j["job_id"] in small:
+            assert {k: v for k, v in j.items() if k != "shard"} == \
+                   {k: v for k, v in small[j["job_id"]].items() if k != "shard"}
+
+
+def test_unknown_category_fails_before_writing(tmp_path):
+    with pytest.raises(KeyError, match="not in the object library"):
+        write_plan(cfg_with(categories=["teapot9"]), tmp_path)
+    assert not (tmp_path / "jobs.jsonl").exists()
+
+
+def test_hand_edited_job_file_is_rejected_with_line(tmp_path):
+    cfg = load_config(ROOT / "manifests" / "smoke.yaml")
+    path = write_plan(cfg, tmp_path)
+    lines = path.read_text().splitlines()
+    job = json.loads(lines[1])
+    job["job_id"] = "../../etc"
+    lines[1] = json.dumps(job)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"jobs.jsonl:2: job_id"):
+        load_jobs(path)
+    path.write_text(lines[0] + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"jobs.jsonl:2: not valid JSON"):
+        load_jobs(path)
