@@ -121,6 +121,17 @@ def cmd_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sheet(args: argparse.Namespace) -> int:
+    from .contact_sheet import write_contact_sheet
+    from .plan import load_jobs, write_plan
+
+    cfg, out = _setup(args)
+    dest = args.dest or out / "contact_sheet.png"
+    write_contact_sheet(out, load_jobs(write_plan(cfg, out)), dest, args.columns, args.tile_width)
+    print(f"sheet: {dest}")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """All stages in order; later stages still run on whatever finished, and the exit code is
     non-zero if anything failed."""
@@ -154,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--force", action="store_true", help="recompute even if up to date")
     add("clips", cmd_clips, "cut orbits into 2-second H.264 clips and map intervals to clip seconds")
     add("qa", cmd_qa, "write the four questions per clip to <out>/qa/standard/{train,test}.jsonl", shard=False)
+    sh = add("sheet", cmd_sheet, "contact sheet PNG of unmarked and marked frames around each orbit", shard=False)
+    sh.add_argument("--dest", type=Path, default=None, help="PNG path (default: <out>/contact_sheet.png)")
+    sh.add_argument("--columns", type=int, default=6, help="frames per row (default: %(default)s)")
+    sh.add_argument("--tile-width", type=int, default=240, help="tile width in pixels (default: %(default)s)")
     b = add("build", cmd_build, "plan, render, annotate, clips and qa in order")
     b.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
     b.add_argument("--force", action="store_true", help="recompute annotations even if up to date")
