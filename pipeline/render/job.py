@@ -8,6 +8,7 @@ a folder that looks complete.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
@@ -83,12 +84,29 @@ def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool) -> None:
 
 def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None) -> JobResult:
     """Render one job unless it is already DONE. Never raises for a job-level failure: the error
-    is returned and written to ``logs/render/<job_id>.error.json``, so the rest of the shard goes on."""
+    is returned and written to ``logs/render/<job_id>.error.json``, so the rest of the shard goes on.
+
+    An exclusive lock per job keeps two drivers (say, the same shard started twice) from rendering
+    into one staging folder."""
     out = Path(out)
+    jid = job["job_id"]
+    if (job_dir(out, jid) / "DONE").exists():
+        return JobResult(jid, "skipped")
+    lock_path = out / "renders" / ".locks" / f"{jid}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return JobResult(jid, "failed", error="another process is rendering this job right now (lock held)")
+        return _render_locked(job, cfg, out, env)
+
+
+def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None) -> JobResult:
     jid = job["job_id"]
     t0 = time.perf_counter()
     final = job_dir(out, jid)
-    if (final / "DONE").exists():
+    if (final / "DONE").exists():  # finished by another process while we waited for the lock
         return JobResult(jid, "skipped")
     log = log_path(out, jid)
     stage = out / "renders" / ".staging" / jid
