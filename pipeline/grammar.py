@@ -138,7 +138,7 @@ _STRIP = " \t\r\n*_`'\"“”"
 # A letter that is clearly an answer: "C", "(C)", "C:", "C.", "C) crack", "option C", "answer is C".
 _LEAD_LETTER_RE = re.compile(r"^\(?\[?([A-Ga-g])\]?\)?(?:\s*[:.)\-–]|\s+|$)")
 _CUED_LETTER_RE = re.compile(
-    r"(?:answer|option|choice)\s*(?:is|:|=)?\s*[:\-]?\s*\(?\*{0,2}([A-G])\b|\(([A-G])\)|\b([A-G])\s*[:)]\s*\w")
+    r"(?i:answer|option|choice)\s*(?i:is|:|=)?\s*[:\-]?\s*\(?\*{0,2}([A-G])\b|\(([A-G])\)|\b([A-G])\s*[:)]\s*\w")
 _BARE_LETTER_RE = re.compile(r"^([A-G])$")
 
 
