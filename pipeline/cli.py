@@ -143,6 +143,79 @@ def cmd_build(args: argparse.Namespace) -> int:
     return rc
 
 
+# ---- eval (issue #6): protocols and eval subcommands --------------------------------------------
+def cmd_protocols(args: argparse.Namespace) -> int:
+    from .eval.protocols import build_unseen
+
+    cfg, out = _setup(args)
+    r = build_unseen(out, cfg)
+    print(f"protocols: unseen {r['train']} train / {r['test']} test clips, held out: {', '.join(r['held_out'])} "
+          f"→ {out / 'qa' / 'unseen'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import os
+
+    from .eval.run import evaluate, load_split
+    from .eval.runners import NoDefectRunner, PriorRunner, RandomRunner
+
+    cfg, out = _setup(args)
+    seed = cfg.seed if args.seed is None else args.seed
+    if args.runner == "random":
+        runner = RandomRunner(seed)
+    elif args.runner == "prior":
+        runner = PriorRunner(load_split(out, args.protocol, "train"))
+    elif args.runner == "no-defect":
+        runner = NoDefectRunner()
+    elif args.runner == "openai":
+        from .eval.runners.openai_compat import OpenAIRunner
+
+        if not args.base_url or not args.model:
+            raise ValueError("--runner openai needs --base-url and --model")
+        runner = OpenAIRunner(args.base_url, args.model, out / "eval" / (args.name or "openai") / "cache.jsonl",
+                              api_key=os.environ.get(args.api_key_env), concurrency=args.concurrency,
+                              retries=args.retries, timeout_s=args.timeout, max_tokens=args.max_tokens,
+                              price_in=args.price_in, price_out=args.price_out)
+    else:
+        from .eval.runners.transformers_local import TransformersRunner
+
+        if not args.model:
+            raise ValueError("--runner transformers needs --model (a local path or HF id)")
+        runner = TransformersRunner(args.model, max_new_tokens=args.max_tokens)
+    rep = evaluate(runner, out, args.protocol, args.split, name=args.name, setting=args.setting, prompt=args.prompt,
+                   n_frames=args.frames, seed=seed, limit=args.limit, progress=not args.no_progress)
+    print(rep["markdown"])
+    if rep["runner_summary"]:
+        print("runner: " + ", ".join(f"{k}={v}" for k, v in rep["runner_summary"].items()))
+    print(f"eval: report → {out / 'eval' / rep['name']}")
+    return 1 if rep["errors"] else 0
+
+
+def _eval_args(e: argparse.ArgumentParser) -> None:
+    e.add_argument("--runner", required=True, choices=("random", "prior", "no-defect", "openai", "transformers"),
+                   help="baseline or model runner")
+    e.add_argument("--protocol", default="standard", choices=("standard", "unseen"), help="default: %(default)s")
+    e.add_argument("--split", default="test", choices=("train", "test"), help="default: %(default)s")
+    e.add_argument("--name", default=None, help="report folder name under <out>/eval/ (default: the runner)")
+    e.add_argument("--setting", default="0-shot", choices=("0-shot", "1-shot", "1-shot+", "knowledge"),
+                   help="prompt setting for model runners (default: %(default)s)")
+    e.add_argument("--prompt", default="main", choices=("main", "structured"), help="default: %(default)s")
+    e.add_argument("--frames", type=int, default=32, help="frames sampled per clip (default: %(default)s)")
+    e.add_argument("--seed", type=int, default=None, help="seed for random choices (default: the config's)")
+    e.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    e.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    e.add_argument("--model", default=None, help="model name (openai) or path/HF id (transformers)")
+    e.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env var holding the API key (default: %(default)s)")
+    e.add_argument("--concurrency", type=int, default=4, help="parallel requests (default: %(default)s)")
+    e.add_argument("--retries", type=int, default=3, help="retries per request (default: %(default)s)")
+    e.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default: %(default)s)")
+    e.add_argument("--max-tokens", type=int, default=1024, help="default: %(default)s")
+    e.add_argument("--price-in", type=float, default=0.0, help="USD per 1M prompt tokens, for the cost summary")
+    e.add_argument("--price-out", type=float, default=0.0, help="USD per 1M completion tokens")
+# ---- end eval -------------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mmviad", description=(
         "Render visibility-grounded multi-view defect videos with Blender and build a four-task video QA "
@@ -172,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = add("build", cmd_build, "plan, render, annotate, clips and qa in order")
     b.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
     b.add_argument("--force", action="store_true", help="recompute annotations even if up to date")
+    add("protocols", cmd_protocols, "write the Unseen protocol (held-out categories) to <out>/qa/unseen/", shard=False)
+    _eval_args(add("eval", cmd_eval, "run a baseline or model on a QA split, print the paper-style table and write "
+                   "<out>/eval/<name>/{report.md,report.json,predictions.jsonl}", shard=False))
     return p
 
 

@@ -158,6 +158,19 @@ class QAConfig(_Strict):
     test_fraction: float = Field(0.27, ge=0.0, le=1.0)
     crf: int = Field(20, ge=0, le=51)
     encode_preset: Literal["ultrafast", "veryfast", "fast", "medium", "slow"] = "veryfast"
+    # Unseen protocol: these categories form the test split; when empty, a seeded
+    # round(unseen_fraction * #categories) of them (at least 1, at most all but one) — 12 of 48 by default.
+    unseen_categories: list[str] = Field(default_factory=list)
+    unseen_fraction: float = Field(0.25, gt=0.0, lt=1.0)
+
+    @field_validator("unseen_categories")
+    @classmethod
+    def _unseen(cls, v: list[str]) -> list[str]:
+        for c in v:
+            validate_id(c, "unseen category")
+        if len(set(v)) != len(v):
+            raise ValueError("unseen_categories contain duplicates")
+        return v
 
 
 class Config(_Strict):
@@ -169,6 +182,15 @@ class Config(_Strict):
     render: RenderConfig = RenderConfig()
     annotate: AnnotateConfig = AnnotateConfig()
     qa: QAConfig = QAConfig()
+
+    @model_validator(mode="after")
+    def _unseen_known(self) -> "Config":
+        unknown = [c for c in self.qa.unseen_categories if c not in self.objects.categories]
+        if unknown:
+            raise ValueError(f"qa.unseen_categories {unknown} are not in objects.categories")
+        if self.qa.unseen_categories and len(self.qa.unseen_categories) >= len(self.objects.categories):
+            raise ValueError("qa.unseen_categories must leave at least one category for training")
+        return self
 
     @field_validator("name")
     @classmethod

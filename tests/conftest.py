@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+REPO = ROOT
 SMOKE = ROOT / "manifests" / "smoke.yaml"
 
 
@@ -24,6 +26,18 @@ def run_mmviad(*args: str, check: bool = True, env: dict | None = None, timeout:
 
 @pytest.fixture(scope="session")
 def smoke_out(tmp_path_factory) -> Path:
+    """The smoke dataset (3 orbits, 9 clips), built once per session. Tests must not write into it."""
     out = tmp_path_factory.mktemp("smoke")
     run_mmviad("build", "--config", str(SMOKE), "--out", str(out), "--no-progress")
     return out
+
+
+@pytest.fixture
+def smoke_copy(smoke_out, tmp_path) -> Path:
+    """A private copy of the smoke dataset's clips and QA files (tests write eval outputs into it)."""
+    dst = tmp_path / "out"
+    for sub in ("clips", "qa"):
+        shutil.copytree(smoke_out / sub, dst / sub)
+    for f in ("clips.jsonl", "jobs.jsonl"):
+        shutil.copy2(smoke_out / f, dst / f)
+    return dst
