@@ -132,6 +132,15 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from .card import write_card
+    from .plan import load_jobs, write_plan
+
+    cfg, out = _setup(args)
+    print(f"card: {write_card(cfg, out, load_jobs(write_plan(cfg, out)))}")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """All stages in order; later stages still run on whatever finished, and the exit code is
     non-zero if anything failed."""
@@ -140,6 +149,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         rc |= fn(args)
     if args.shard is None:
         rc |= cmd_qa(args)
+        rc |= cmd_protocols(args)
+        rc |= cmd_card(args)
     return rc
 
 
@@ -238,11 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--force", action="store_true", help="recompute even if up to date")
     add("clips", cmd_clips, "cut orbits into 2-second H.264 clips and map intervals to clip seconds")
     add("qa", cmd_qa, "write the four questions per clip to <out>/qa/standard/{train,test}.jsonl", shard=False)
+    add("card", cmd_card, "write the dataset card <out>/README.md with counts and plots", shard=False)
     sh = add("sheet", cmd_sheet, "contact sheet PNG of unmarked and marked frames around each orbit", shard=False)
     sh.add_argument("--dest", type=Path, default=None, help="PNG path (default: <out>/contact_sheet.png)")
     sh.add_argument("--columns", type=int, default=6, help="frames per row (default: %(default)s)")
     sh.add_argument("--tile-width", type=int, default=240, help="tile width in pixels (default: %(default)s)")
-    b = add("build", cmd_build, "plan, render, annotate, clips and qa in order")
+    b = add("build", cmd_build, "plan, render, annotate, clips, qa, protocols and card in order")
     b.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
     b.add_argument("--force", action="store_true", help="recompute annotations even if up to date")
     add("protocols", cmd_protocols, "write the Unseen protocol (held-out categories) to <out>/qa/unseen/", shard=False)

@@ -1,0 +1,126 @@
+"""card: write ``<out>/README.md``, the dataset card of a built dataset: what it is, how it was made
+(config, seed, Blender version), counts by protocol and split, and plots."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .config import Config, config_dict  # noqa: E402
+from .contact_sheet import write_contact_sheet  # noqa: E402
+from .io import atomic_write_text, iter_jsonl, read_json  # noqa: E402
+
+PROTOCOLS = ("standard", "unseen")
+
+
+def _rows(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for p in PROTOCOLS:
+        for s in ("train", "test"):
+            f = out / "qa" / p / f"{s}.jsonl"
+            if f.exists():
+                found.setdefault(p, {})[s] = list(iter_jsonl(f))
+    if "standard" not in found:
+        raise FileNotFoundError(f"{out / 'qa' / 'standard'}: no QA files; run `mmviad qa` first")
+    return found
+
+
+def _bar(ax, counts: collections.Counter, title: str) -> None:
+    keys = sorted(counts)
+    ax.bar(range(len(keys)), [counts[k] for k in keys], color="#4c72b0")
+    ax.set_xticks(range(len(keys)), keys, rotation=60, ha="right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel("clips", fontsize=8)
+
+
+def plot_distributions(rows: list[dict[str, Any]], dest: Path) -> Path:
+    """Clips per category, defect type, environment and material; anomalous vs normal clips."""
+    fig, axes = plt.subplots(1, 5, figsize=(17, 3.6))
+    for ax, key, title in zip(axes, ("category", "defect", "environment", "material"),
+                              ("category", "defect type (object)", "environment", "material")):
+        _bar(ax, collections.Counter(str(r[key]) for r in rows), f"clips per {title}")
+    vis = collections.Counter("defect visible (Q1 = Yes)" if r["visible_intervals"] else "no visible defect" for r in rows)
+    _bar(axes[4], vis, "anomalous vs normal clips")
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest
+
+
+def plot_intervals(rows: list[dict[str, Any]], dest: Path) -> Path:
+    """Histograms of visible-interval length and of visible time within the clip."""
+    lengths = [b - a for r in rows for a, b in r["visible_intervals"]]
+    mids = [(a + b) / 2 for r in rows for a, b in r["visible_intervals"]]
+    covered = [sum(b - a for a, b in r["visible_intervals"]) / r["duration"] for r in rows if r["visible_intervals"]]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, data, title, xlabel in ((axes[0], lengths, "visible-interval length", "seconds"),
+                                    (axes[1], mids, "interval centre within the clip", "seconds"),
+                                    (axes[2], covered, "visible share of anomalous clips", "fraction of the clip")):
+        ax.hist(data, bins=20, color="#dd8452")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return dest
+
+
+def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
+    """Write the card and its pictures into ``<out>/card/``; return the README path."""
+    out = Path(out)
+    protocols = _rows(out)
+    std = protocols["standard"]["train"] + protocols["standard"]["test"]
+    pics = out / "card"
+    pics.mkdir(parents=True, exist_ok=True)
+    plot_distributions(std, pics / "distributions.png")
+    plot_intervals(std, pics / "intervals.png")
+    rendered = [j for j in jobs if (out / "renders" / j["job_id"] / "DONE").exists()]
+    write_contact_sheet(out, rendered[:6], pics / "contact_sheet.png", columns=6, tile_width=200)
+    blender = sorted({read_json(out / "renders" / j["job_id"] / "meta.json")["blender_version"] for j in rendered})
+    lines = [
+        f"# {cfg.name}: an mmviad dataset",
+        "",
+        "Multi-view video clips of 3D objects with and without structural defects, rendered with Blender "
+        "(Cycles) along a 360° camera orbit, with four aligned questions per 2-second clip: defect or not (Q1), "
+        "defect type (Q2), object category (Q3) and the seconds in which the defect is visible (Q4). Visible "
+        "time comes from an exact per-frame defect mask rendered with the unmarked video, and is compared with "
+        "the paper's marked-vs-unmarked frame difference in `annotations/`.",
+        "",
+        "## How it was made",
+        "",
+        f"- config `{cfg.name}`, seed {cfg.seed}; Blender {', '.join(blender) or 'unknown'}; "
+        f"{cfg.render.width}×{cfg.render.height} px, {cfg.render.samples} spp, denoise {cfg.render.denoise}, "
+        f"{cfg.render.fps} fps, {cfg.render.orbit_frames}-frame orbits, {cfg.render.clip_seconds:g}-second clips",
+        f"- {len(rendered)} of {len(jobs)} planned orbits rendered; labels from `{cfg.qa.label_source}` "
+        "unless reviewed",
+        "",
+        "## Counts",
+        "",
+        "| protocol | split | clips | anomalous (Q1 = Yes) | normal | orbits | categories |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for p, splits in protocols.items():
+        for s, rows in splits.items():
+            pos = sum(1 for r in rows if r["visible_intervals"])
+            lines.append(f"| {p} | {s} | {len(rows)} | {pos} | {len(rows) - pos} | "
+                         f"{len({r['job_id'] for r in rows})} | {len({r['category'] for r in rows})} |")
+    lines += ["", "## Distributions", "", "![distributions](card/distributions.png)", "",
+              "![intervals](card/intervals.png)", "", "## Sample orbits", "",
+              "Unmarked (top) and red-marked (bottom) frames around each orbit:", "",
+              "![contact sheet](card/contact_sheet.png)", "", "## Files", "",
+              "- `qa/<protocol>/{train,test}.jsonl`: one record per clip (`datasets.load_dataset(\"json\", ...)` "
+              "reads them as they are)",
+              "- `clips/<clip_id>.mp4` (benchmark), `clips/<clip_id>.marked.mp4` (review)",
+              "- `annotations/<job_id>.json`: per-frame mask and diff scores and intervals",
+              "- `jobs.jsonl`: every random choice of every orbit", "", "## Config", "", "```json",
+              json.dumps(config_dict(cfg), indent=1, sort_keys=True), "```", ""]
+    dest = out / "README.md"
+    atomic_write_text(dest, "\n".join(lines))
+    return dest
