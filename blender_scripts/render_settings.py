@@ -82,6 +82,7 @@ def setup_mask_pass(directory: str) -> bpy.types.Node:
     fo.format.color_depth = "8"
     fo.file_output_items.new("FLOAT", "idmask")
     fo.directory = directory
+    fo.file_name = "m"  # Blender appends the frame number; render_job renames the file per frame
     ng.links.new(rl.outputs["Material Index"], idm.inputs["ID value"])
     ng.links.new(idm.outputs[0], fo.inputs[0])
     # The group output carries the beauty image through, so the saved RGB is unchanged.

@@ -1,0 +1,166 @@
+"""Render-pipeline benchmark (``make bench``): renders one job several ways in one run and prints
+medians and ratios against the bare Blender render. It reports; it never passes or fails on time.
+
+Ratios (targets from issue #8):
+  overhead        end-to-end job wall time ÷ Blender's own render time for the same frames (≤ 1.05)
+  paired/render   unmarked + marked + mask ÷ unmarked alone, `marked: render`             (≤ 2.0)
+  paired/compos.  unmarked + mask + 2-D tint ÷ unmarked alone, `marked: composite`         (≤ 1.10)
+  post-render     annotate + clips + qa ÷ render wall                                     (≤ 3 %)
+  parallelism     jobs/hour: 1 Blender × all cores vs N Blenders × 1 thread, vs bare rate  (≥ 0.9)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.annotate import annotate_jobs  # noqa: E402
+from pipeline.clips import clip_jobs, gather_clips  # noqa: E402
+from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.io import read_json, write_json  # noqa: E402
+from pipeline.plan import plan_jobs  # noqa: E402
+from pipeline.qa import build_qa  # noqa: E402
+from pipeline.render.blender import run_blender  # noqa: E402
+from pipeline.render.job import render_job  # noqa: E402
+from pipeline.render.runner import render_jobs  # noqa: E402
+from pipeline.render.scene import build_mesh, scene_spec  # noqa: E402
+
+
+def bench_config(base: Path, frames: int, overrides: dict[str, Any]) -> Config:
+    """The base config with a short orbit (``frames`` frames = one clip) and render overrides."""
+    d = load_config(base).model_dump()
+    d["render"].update({"orbit_frames": frames, "fps": frames // 2, "clip_seconds": 2.0, **overrides})
+    d["objects"]["normal_share"] = 0.0
+    return Config.model_validate(d)
+
+
+def bare_render(job: dict, cfg: Config, work: Path, marked: str, mask: bool) -> dict[str, float]:
+    """One Blender process on one spec; returns its wall time and the sum of its per-frame render times."""
+    stage = work / f"bare-{marked}-{int(mask)}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    mesh = build_mesh(job, cfg)
+    mesh.save(stage / "object.npz")
+    spec = scene_spec(job, cfg, mesh, stage / "object.npz", stage)
+    spec.update({"marked": marked, "mask_pass": mask})
+    write_json(stage / "scene.json", spec)
+    t0 = time.perf_counter()
+    code = run_blender(stage / "scene.json", stage / "blender.log", 3600)
+    wall = time.perf_counter() - t0
+    if code != 0:
+        raise RuntimeError(f"Blender failed ({code}); see {stage / 'blender.log'}")
+    t = read_json(stage / "meta.json")["timings"]
+    return {"wall": wall, "render": sum(t["unmarked_s"]) + sum(t["marked_s"]), "frames": len(t["unmarked_s"])}
+
+
+def median_of(repeats: int, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
+    runs = [fn() for _ in range(repeats)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def pipeline_job(job: dict, cfg: Config, work: Path, tag: str) -> dict[str, float]:
+    """The pipeline's own render_job (mesh, spec, Blender, verify, move, DONE) and post stages."""
+    out = work / f"pipe-{tag}"
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    res = render_job(job, cfg, out)
+    wall = time.perf_counter() - t0
+    if res.status != "done":
+        raise RuntimeError(f"pipeline job failed: {res.error}")
+    t = read_json(out / "renders" / job["job_id"] / "meta.json")["timings"]
+    t1 = time.perf_counter()
+    annotate_jobs([job["job_id"]], cfg, out, progress=False)
+    clip_jobs([job], cfg, out, progress=False)
+    build_qa(gather_clips(out), [job], cfg, out)
+    post = time.perf_counter() - t1
+    return {"wall": wall, "render": sum(t["unmarked_s"]) + sum(t["marked_s"]), "post": post}
+
+
+def throughput(jobs: list[dict], cfg: Config, work: Path, workers: int) -> float:
+    """Jobs per hour through the Ray runner with ``workers`` Blender processes."""
+    import ray
+
+    d = cfg.model_dump()
+    d["render"].update({"workers": workers, "threads": max(1, (os.cpu_count() or 1) // workers)})
+    out = work / f"ray-{workers}"
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    res = render_jobs(jobs, Config.model_validate(d), out, progress=False)
+    wall = time.perf_counter() - t0
+    if any(r.status != "done" for r in res):
+        raise RuntimeError(f"throughput run failed: {[r.error for r in res if r.error]}")
+    ray.shutdown()  # each setting starts from a fresh local Ray
+    return len(jobs) / wall * 3600
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, default=ROOT / "manifests" / "default.yaml")
+    p.add_argument("--frames", type=int, default=24, help="orbit frames of the bench job (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per variant; medians are reported")
+    p.add_argument("--jobs", type=int, default=4, help="jobs in the parallelism comparison")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = p.parse_args(argv)
+
+    cfg = bench_config(args.config, args.frames, {})
+    job = next(j for j in plan_jobs(cfg) if j["defect"])
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                           "processor": platform.processor()},
+                               "settings": {**cfg.render.model_dump(), "job": job["job_id"]}}
+    with tempfile.TemporaryDirectory(prefix="mmviad-bench-") as tmp:
+        work = Path(tmp)
+        print(f"bench: {job['job_id']}, {args.frames} frames at {cfg.render.width}x{cfg.render.height}, "
+              f"{cfg.render.samples} spp, denoise {cfg.render.denoise}, {args.repeats} repeat(s)", flush=True)
+        alone = median_of(args.repeats, lambda: bare_render(job, cfg, work, "none", False))
+        paired_r = median_of(args.repeats, lambda: bare_render(job, cfg, work, "render", True))
+        comp_cfg = bench_config(args.config, args.frames, {"marked": "composite"})
+        pipe_r = median_of(args.repeats, lambda: pipeline_job(job, cfg, work, "render"))
+        pipe_c = median_of(args.repeats, lambda: pipeline_job(job, comp_cfg, work, "composite"))
+        r = {
+            "s_per_frame_unmarked": alone["render"] / alone["frames"],
+            "overhead": pipe_r["wall"] / pipe_r["render"],
+            "paired_render": pipe_r["wall"] / alone["wall"],
+            "paired_composite": pipe_c["wall"] / alone["wall"],
+            "blender_paired_render": paired_r["wall"] / alone["wall"],
+            "post_render_share": pipe_r["post"] / pipe_r["wall"],
+        }
+        jobs = [dict(job, job_id=f"{job['job_id']}-b{i}") for i in range(args.jobs)]
+        bare_rate = 3600 / pipe_r["render"]
+        rates = {w: throughput(jobs, cfg, work, w) for w in sorted({1, os.cpu_count() or 1})}
+        best = max(rates, key=rates.get)
+        r.update({"bare_jobs_per_hour": bare_rate, **{f"jobs_per_hour_{w}_workers": v for w, v in rates.items()},
+                  "best_workers": best, "parallel_vs_bare": rates[best] / bare_rate})
+        results["ratios"] = r
+        results["raw"] = {"unmarked_alone": alone, "blender_paired": paired_r, "pipeline_render": pipe_r,
+                          "pipeline_composite": pipe_c}
+
+    rows = [("per-frame cost (unmarked, Blender)", f"{r['s_per_frame_unmarked']:.3f} s", "–"),
+            ("overhead: job wall ÷ Blender render time", f"{r['overhead']:.3f}", "≤ 1.05"),
+            ("paired, marked: render ÷ unmarked alone", f"{r['paired_render']:.3f}", "≤ 2.0"),
+            ("paired, marked: composite ÷ unmarked alone", f"{r['paired_composite']:.3f}", "≤ 1.10"),
+            ("post-render stages ÷ render wall", f"{100 * r['post_render_share']:.2f} %", "≤ 3 %"),
+            *[(f"jobs/hour, {w} worker(s)", f"{v:.1f}", "–") for w, v in rates.items()],
+            ("best parallel rate ÷ bare-Blender rate", f"{r['parallel_vs_bare']:.3f} ({best} worker(s))", "≥ 0.9")]
+    width = max(len(a) for a, _, _ in rows)
+    print(f"\n{'measure'.ljust(width)}  {'value':>22}  target")
+    for a, b, c in rows:
+        print(f"{a.ljust(width)}  {b:>22}  {c}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
