@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = add("build", cmd_build, "plan, render, annotate, clips and qa in order")
     b.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
     b.add_argument("--force", action="store_true", help="recompute annotations even if up to date")
+    from .objects.commands import register as register_objects
+    register_objects(sub)
     return p
 
 
