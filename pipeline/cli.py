@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("protocols", cmd_protocols, "write the Unseen protocol (held-out categories) to <out>/qa/unseen/", shard=False)
     _eval_args(add("eval", cmd_eval, "run a baseline or model on a QA split, print the paper-style table and write "
                    "<out>/eval/<name>/{report.md,report.json,predictions.jsonl}", shard=False))
+    from .objects.commands import register as register_objects
+    register_objects(sub)
     return p
 
 

@@ -30,9 +30,46 @@ def _check_range(v: Range, lo: float, hi: float, name: str) -> Range:
 
 
 class SourceConfig(_Strict):
-    """Where objects come from. ``procedural`` is the built-in library in ``assets/objects``."""
-    kind: Literal["procedural"] = "procedural"
-    library: Optional[Path] = None  # defaults to the repo's assets/objects
+    """Where objects come from.
+
+    ``procedural``: the built-in library (``library`` = a folder of specs, default ``assets/objects``).
+    ``anomaly_shapenet``: an Anomaly-ShapeNet-v2 folder at ``root`` (``dataset/{obj,new_obj}/<cat>/*.obj``
+    with ``dataset/{pcd,new_pcd}/<cat>/GT/*.txt``). ``label_map`` maps a file-name token that is not
+    one of the six types (``bending``) to a type, ``good`` or ``skip``; ``mask_tolerance`` is the GT
+    → vertex nearest-neighbour distance as a fraction of the mesh's bounding-box diagonal, and
+    ``min_matched`` the share of vertices that must find a GT point; ``up_axis`` is the meshes' up.
+    """
+    kind: Literal["procedural", "anomaly_shapenet"] = "procedural"
+    library: Optional[Path] = None  # procedural only
+    root: Optional[Path] = None     # anomaly_shapenet only
+    up_axis: Literal["y", "z"] = "y"
+    label_map: dict[str, str] = Field(default_factory=dict)
+    mask_tolerance: float = Field(0.01, gt=0.0, le=0.5)
+    min_matched: float = Field(0.9, ge=0.0, le=1.0)
+
+    @field_validator("label_map")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        allowed = (*DEFECT_TYPES, "good", "skip")
+        for k, t in v.items():
+            if t not in allowed:
+                raise ValueError(f"label_map.{k}: {t!r} is not one of {', '.join(allowed)}")
+        return v
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> "SourceConfig":
+        # Compare with the defaults (not model_fields_set) so a dumped config validates again.
+        fields = type(self).model_fields
+        asn_only = [k for k in ("root", "up_axis", "label_map", "mask_tolerance", "min_matched")
+                    if getattr(self, k) != fields[k].get_default(call_default_factory=True)]
+        if self.kind == "procedural" and asn_only:
+            raise ValueError(f"{', '.join(sorted(asn_only))}: only for kind anomaly_shapenet")
+        if self.kind == "anomaly_shapenet":
+            if self.root is None:
+                raise ValueError("root: required for kind anomaly_shapenet (the folder holding dataset/)")
+            if self.library is not None:
+                raise ValueError("library: only for kind procedural")
+        return self
 
 
 class ObjectsConfig(_Strict):
@@ -41,7 +78,7 @@ class ObjectsConfig(_Strict):
     objects_per_category: int = Field(1, ge=1, le=10_000)
     normal_share: float = Field(0.25, ge=0.0, le=1.0)
     # Relative weights of the defect types; the planner allocates counts to match them exactly.
-    defects: dict[str, float] = Field(default_factory=lambda: {d: 1.0 for d in ("bulge", "concavity")})
+    defects: dict[str, float] = Field(default_factory=lambda: {d: 1.0 for d in DEFECT_TYPES})
     trajectories_per_object: int = Field(1, ge=1, le=100)
     defect_area: Range = (0.015, 0.05)   # fraction of the surface area
     defect_depth: Range = (0.05, 0.12)   # fraction of the object's height

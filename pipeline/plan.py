@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import colorsys
 import math
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from .config import Config
 from .ids import GOOD, job_id, validate_id
 from .io import dumps, iter_jsonl, write_jsonl
-from .objects import ObjectLibrary
-from .objects.defects import choose_defect
 from .seeds import cycles_seed, derive_seed, rng_for
 
 JOB_FIELDS = ("job_id", "shard", "category", "group", "object_index", "defect", "trajectory", "object",
@@ -73,41 +71,28 @@ def _floor(rng: np.random.Generator) -> dict[str, Any]:
             "roughness": round(float(rng.uniform(0.5, 0.9)), 4)}
 
 
-@lru_cache(maxsize=256)
-def _base_mesh(library_root: str, category: str):
-    return ObjectLibrary(library_root or None).get(category).build()
-
-
 def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
     """All jobs of a config in a stable order (category, object index, trajectory)."""
-    lib = ObjectLibrary(cfg.objects.source.library)
-    root = str(cfg.objects.source.library or "")
+    from .objects.sources import catalog  # objects import config; keep plan importable on its own
+
+    cat_source = catalog(cfg)  # unknown categories fail before anything is written
     oc = cfg.objects
     slots = [(cat, i) for cat in oc.categories for i in range(oc.objects_per_category)]
-    for cat in oc.categories:
-        lib.get(cat)  # unknown categories fail before anything is written
     n_normal = int(round(oc.normal_share * len(slots)))
     labels = [GOOD] * n_normal + allocate(dict(sorted(oc.defects.items())), len(slots) - n_normal)
     order = rng_for(cfg.seed, "allocation", "plan").permutation(len(slots))
     labels = [labels[i] for i in order]
 
     jobs: list[dict[str, Any]] = []
-    for (cat, idx), label in zip(slots, labels):
-        spec = lib.get(cat)
-        defect = None if label == GOOD else label
-        obj_key = f"{cat}-{idx:04d}-{label}"
-        obj: dict[str, Any] = {"source": spec.kind, "spec": spec.source, "defect_params": None}
-        if defect:
-            mesh = _base_mesh(root, cat)
-            p = choose_defect(mesh, defect, rng_for(cfg.seed, obj_key, "defect"), oc.defect_area, oc.defect_depth)
-            obj["defect_params"] = {"kind": p.kind, "center": p.center, "radius": round(p.radius, 6),
-                                    "depth": round(p.depth, 6)}
+    for (cat, idx), label in tqdm(list(zip(slots, labels)), desc="plan", unit="object", disable=len(slots) < 8):
+        defect, obj = cat_source.resolve(cat, idx, label)
+        group = cat_source.group(cat)
         for t in range(oc.trajectories_per_object):
             jid = job_id(cat, idx, defect, t)
             pose_rng = rng_for(cfg.seed, jid, "pose")
             cam_rng = rng_for(cfg.seed, jid, "camera")
             jobs.append({
-                "job_id": jid, "category": cat, "group": spec.group, "object_index": idx,
+                "job_id": jid, "category": cat, "group": group, "object_index": idx,
                 "defect": defect, "trajectory": t, "object": obj,
                 "pose": {"yaw_deg": round(_uniform(pose_rng, cfg.scene.yaw_deg), 4),
                          "scale": round(_uniform(pose_rng, cfg.scene.scale), 4)},

@@ -47,10 +47,14 @@ def test_allocation_matches_weights_exactly():
 
 
 def test_normal_share_and_defect_balance():
-    cfg = cfg_with(categories=["vase0", "bowl0", "cup0", "bottle0"], objects_per_category=5, normal_share=0.2)
+    cfg = cfg_with(categories=["vase0", "bowl0", "cup0", "bottle0"], objects_per_category=5, normal_share=0.2,
+                   defects={"bulge": 1, "concavity": 1})
     jobs = plan_jobs(cfg)
     labels = Counter(j["defect"] for j in jobs)
     assert labels[None] == 4 and labels["bulge"] == 8 and labels["concavity"] == 8
+    six = Counter(j["defect"] for j in plan_jobs(cfg_with(categories=["vase0", "bowl0", "cup0"], objects_per_category=4,
+                                                           normal_share=0.0)))
+    assert set(six) == {"crack", "scratch", "concavity", "bulge", "broken", "hole"} and set(six.values()) == {2}
 
 
 def test_adding_a_category_does_not_change_other_jobs():

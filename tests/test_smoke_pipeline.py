@@ -135,6 +135,7 @@ def test_sharded_run_gives_identical_labels(smoke_out, tmp_path):
             run_mmviad(stage, "--config", str(SMOKE), "--out", str(out), "--shard", str(k), "--num-shards", "3",
                        "--no-progress")
     run_mmviad("qa", "--config", str(SMOKE), "--out", str(out))
+    run_mmviad("protocols", "--config", str(SMOKE), "--out", str(out))
     names = sorted(p.relative_to(smoke_out) for p in smoke_out.glob("annotations/*.json")) + \
         sorted(p.relative_to(smoke_out) for p in smoke_out.glob("qa/*/*.jsonl"))
     assert names

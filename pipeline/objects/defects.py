@@ -1,71 +1,381 @@
-"""Defect synthesis on any triangle mesh. Each defect is seeded, changes geometry only inside its
-mask, and returns the exact per-vertex and per-face mask."""
+"""Defect synthesis on any triangle mesh: crack, scratch, concavity, bulge, broken, hole.
+
+Planning (:func:`choose_defect`) draws every random choice from an explicit ``numpy.random.Generator``
+and returns fully resolved :class:`DefectParams` (stored in the job JSON); applying them
+(:func:`apply_defect`) is deterministic. The defect is centred on a vertex of the outer surface that
+an orbit camera sees (ray cast), and its size is calibrated so that the marked surface is the drawn
+fraction of the mesh area (the ``defect_area`` range, 1-7 % in Anomaly-ShapeNet).
+
+What the mask means (the face mask is what Blender paints red):
+
+- **bulge, concavity, crack, scratch** move vertices along their normals. ``vertex_mask`` is exactly
+  the set of moved vertices and ``face_mask`` the faces with at least one moved vertex (every face whose
+  shape changed). No other vertex moves.
+- **hole, broken** remove material with an exact boolean difference (manifold3d) on a watertight mesh:
+  a cylinder bored along the inward normal (through a thin wall, or a blind bore into a solid), or a
+  noise-displaced ball that takes a chunk off a rim or edge. ``face_mask`` is every new or re-cut face
+  (the bore wall, the fracture surface, the triangles split along the cut) plus a rim band of original
+  faces within ``rim`` of the new geometry, because that band is what a camera sees around an opening;
+  ``vertex_mask`` is the vertices of those faces. Every vertex outside the mask is an original vertex
+  at its exact original position (``DefectMesh.origin`` maps each vertex to the input mesh, -1 = new).
+  A mesh that is not watertight gets an open cut instead (faces removed, rim band marked).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 import trimesh
+from scipy.spatial import cKDTree
 
+from ..ids import DEFECT_TYPES
+from . import csg
+from .geometry import connected_patch, is_visible, local_frame, mean_edge, orbit_facing, ray_hits
 from .mesh import DefectMesh
 
-SUPPORTED = ("bulge", "concavity")
+SUPPORTED = DEFECT_TYPES
+DISPLACING = ("bulge", "concavity", "crack", "scratch")
+REMOVING = ("hole", "broken")
+
+# Shape constants per type (sizes relative to the normalized object, largest extent 1).
+CRACK_WIDTH = (0.014, 0.024)      # half-width of the groove
+SCRATCH_WIDTH = (0.008, 0.012)
+SCRATCH_DEPTH_FACTOR = 0.08       # scratch depth = this × the drawn depth (very shallow)
+CRACK_DEPTH_FACTOR = 0.5
+MAX_PATH = {"crack": 0.9, "scratch": 1.3}   # longest main polyline (scratches are long)
+RIM_FACTOR = 0.35                 # rim band width / opening radius
+CALIBRATION_STEPS = 6
 
 
 @dataclass(frozen=True)
 class DefectParams:
-    """Resolved parameters of one defect (chosen at plan time, stored in the job)."""
+    """Resolved parameters of one defect (chosen at plan time, stored in the job).
+
+    ``radius``: footprint radius (bulge, concavity, hole, broken) or groove half-width (crack, scratch).
+    ``depth``: displacement depth along the normal, or the bore depth of a hole.
+    ``paths``: crack/scratch polylines in the local tangent frame at the centre (see :func:`local_frame`).
+    ``noise_seed``: the fracture shape of ``broken``. ``rim``: the band marked around an opening."""
     kind: str
-    center: int          # index of the centre vertex
-    radius: float        # world units
-    depth: float         # world units; displacement along the vertex normal
+    center: int
+    radius: float
+    depth: float
+    paths: tuple = ()
+    noise_seed: int = 0
+    rim: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["radius"], d["depth"], d["rim"] = round(self.radius, 6), round(self.depth, 6), round(self.rim, 6)
+        d["paths"] = [[[round(float(x), 6) for x in pt] for pt in path] for path in self.paths]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], where: str = "defect_params") -> "DefectParams":
+        names = {f.name for f in fields(cls)}
+        extra = set(d) - names
+        if extra:
+            raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+        if d.get("kind") not in SUPPORTED:
+            raise ValueError(f"{where}.kind: {d.get('kind')!r} is not one of {', '.join(SUPPORTED)}")
+        paths = tuple(tuple((float(p[0]), float(p[1])) for p in path) for path in d.get("paths", ()))
+        try:
+            return cls(kind=d["kind"], center=int(d["center"]), radius=float(d["radius"]), depth=float(d["depth"]),
+                       paths=paths, noise_seed=int(d.get("noise_seed", 0)), rim=float(d.get("rim", 0.0)))
+        except KeyError as e:
+            raise ValueError(f"{where}: missing field {e.args[0]!r}") from None
+
+
+# ----------------------------------------------------------------------------------------- choosing
+
+
+def _sharp_vertices(mesh: trimesh.Trimesh, angle_deg: float = 35.0) -> np.ndarray:
+    sharp = np.zeros(len(mesh.vertices), bool)
+    edges = mesh.face_adjacency_edges[mesh.face_adjacency_angles > np.radians(angle_deg)]
+    sharp[edges.ravel()] = True
+    return sharp
+
+
+def _pick_center(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> int:
+    """A vertex on the outer surface that the orbit camera facing it can see (ray cast)."""
+    v, n = mesh.vertices, mesh.vertex_normals
+    lo, hi = mesh.bounds
+    h = float(hi[2] - lo[2])
+    scale = float(np.max(hi - lo))
+    ok = (orbit_facing(n) > 0.45) & (v[:, 2] > lo[2] + 0.08 * h)
+    sharp = _sharp_vertices(mesh)
+    if kind == "broken":
+        tiers = [ok & sharp & (v[:, 2] > lo[2] + 0.5 * h), ok & sharp, ok]
+    else:
+        near_sharp = sharp.copy()
+        near_sharp[mesh.edges_unique[sharp[mesh.edges_unique].any(axis=1)].ravel()] = True
+        tiers = [ok & ~near_sharp, ok]
+    tried = 0
+    for tier in tiers:
+        cands = np.flatnonzero(tier)
+        if cands.size < 8:
+            continue
+        for i in rng.permutation(cands)[:48]:
+            tried += 1
+            if is_visible(mesh, int(i), scale):
+                return int(i)
+    fallback = np.flatnonzero(ok)
+    if fallback.size:
+        return int(fallback[rng.integers(fallback.size)])
+    return int(np.argmax(orbit_facing(n)))
+
+
+def _thickness(mesh: trimesh.Trimesh, center: int) -> tuple[float, float | None]:
+    """Distances along the inward normal to the first surface hit (wall thickness, or the far side of
+    a solid) and to the next one (the opposite wall across a cavity), if any."""
+    n = mesh.vertex_normals[center]
+    scale = float(np.max(mesh.extents))
+    hits = ray_hits(mesh.triangles, mesh.vertices[center] - 1e-4 * scale * n, -n, eps=1e-6 * scale)
+    if hits.size == 0:
+        return scale, None
+    return float(hits[0]), (float(hits[1]) if hits.size > 1 else None)
+
+
+def _polyline(rng: np.random.Generator, length: float, heading: float, wiggle: float, steps: int = 10) -> np.ndarray:
+    ang = heading + np.cumsum(rng.normal(0.0, wiggle, steps))
+    seg = length / steps
+    pts = np.vstack([[0.0, 0.0], np.cumsum(np.stack([np.cos(ang), np.sin(ang)], 1) * seg, axis=0)])
+    return pts
+
+
+def _crack_paths(rng: np.random.Generator, kind: str) -> list[np.ndarray]:
+    """Unit-length-scale paths (main length 1), centred on the origin."""
+    heading = float(rng.uniform(0, np.pi))
+    if kind == "crack":
+        main = _polyline(rng, 1.0, heading, 0.35)
+        main -= main[len(main) // 2]
+        paths = [main]
+        for _ in range(int(rng.integers(0, 3))):  # 0-2 branches
+            k = int(rng.integers(2, len(main) - 2))
+            seg = main[k + 1] - main[k]
+            base = float(np.arctan2(seg[1], seg[0]))
+            br = _polyline(rng, float(rng.uniform(0.25, 0.45)), base + float(rng.choice([-1, 1]) * rng.uniform(0.5, 1.0)),
+                           0.3, steps=5)
+            paths.append(br + main[k])
+        return paths
+    strokes = int(rng.integers(1, 4))
+    gap = float(rng.uniform(0.04, 0.08))
+    normal = np.array([-np.sin(heading), np.cos(heading)])
+    paths = []
+    for s in range(strokes):
+        p = _polyline(rng, float(rng.uniform(0.7, 1.0)), heading, 0.03)
+        p -= p[len(p) // 2]
+        paths.append(p + normal * gap * (s - (strokes - 1) / 2) + rng.normal(0, 0.02, 2))
+    return paths
+
+
+def _params_at(kind: str, center: int, size: float, base: dict[str, Any], mesh: trimesh.Trimesh) -> DefectParams:
+    """The parameters for one calibration ``size`` (radius, or main path length for crack/scratch)."""
+    if kind in ("bulge", "concavity"):
+        depth = min(base["depth"], 0.6 * size)
+        if kind == "concavity":
+            depth = min(depth, 0.5 * base["thickness"])
+        return DefectParams(kind, center, size, depth)
+    if kind in ("crack", "scratch"):
+        width = base["width"]
+        length = size
+        if length > MAX_PATH[kind]:  # too long: widen instead, up to a limit (a groove stays narrow)
+            width = min(width * length / MAX_PATH[kind], 2.5 * (CRACK_WIDTH[1] if kind == "crack" else SCRATCH_WIDTH[1]))
+            length = MAX_PATH[kind]
+        paths = tuple(tuple(map(tuple, p * length)) for p in base["unit_paths"])
+        return DefectParams(kind, center, width, base["depth"], paths=paths)
+    t1, t2 = base["thickness"], base["second"]
+    if kind == "hole":
+        if t2 is not None and t1 < 0.25:   # a wall with a cavity behind it: bore through it
+            depth = t1 + min(0.5 * (t2 - t1), 2.0 * size)
+        else:                               # a solid: a blind bore
+            depth = min(0.5 * t1, 3.0 * size)
+        return DefectParams(kind, center, size, depth, rim=RIM_FACTOR * size)
+    return DefectParams(kind, center, size, 0.0, noise_seed=base["noise_seed"], rim=RIM_FACTOR * size)
 
 
 def choose_defect(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator,
                   area_range: tuple[float, float], depth_range: tuple[float, float]) -> DefectParams:
-    """Pick a centre on the outer side surface (normals mostly horizontal, away from the rim and
-    the base, so that an orbiting camera sees it) and a size as a fraction of the surface area."""
+    """Pick a visible centre, a shape and a size whose marked area is a fraction drawn from
+    ``area_range`` of the surface (calibrated by applying the defect), and a depth drawn from
+    ``depth_range`` × the object's height (scaled down for cracks, and more for scratches)."""
     if kind not in SUPPORTED:
-        raise ValueError(f"defect type {kind!r} is not implemented yet (have: {', '.join(SUPPORTED)})")
-    n = mesh.vertex_normals
-    z = mesh.vertices[:, 2]
-    zlo, zhi = z.min(), z.max()
-    h = zhi - zlo
-    v = mesh.vertices
-    outward = np.einsum("ij,ij->i", n[:, :2], v[:, :2]) > 0.5 * np.linalg.norm(v[:, :2], axis=1)
-    ok = outward & (np.abs(n[:, 2]) < 0.6) & (z > zlo + 0.15 * h) & (z < zhi - 0.15 * h)
-    candidates = np.flatnonzero(ok)
-    if candidates.size == 0:
-        candidates = np.arange(len(mesh.vertices))
-    center = int(candidates[rng.integers(len(candidates))])
-    area = float(rng.uniform(*area_range)) * float(mesh.area)
-    radius = float(np.sqrt(area / np.pi))
+        raise ValueError(f"unknown defect type {kind!r} (have: {', '.join(SUPPORTED)})")
+    center = _pick_center(mesh, kind, rng)
+    h = float(mesh.extents[2])
+    target = float(rng.uniform(*area_range))
     depth = float(rng.uniform(*depth_range)) * h
-    depth = min(depth, 0.8 * radius)  # keep the dent smooth and the surface non-self-intersecting
-    return DefectParams(kind=kind, center=center, radius=radius, depth=depth)
+    edge = mean_edge(mesh)
+    t1, t2 = _thickness(mesh, center)
+    base: dict[str, Any] = {"depth": depth, "thickness": t1, "second": t2}
+    area = target * float(mesh.area)
+    if kind in ("crack", "scratch"):
+        lo_w, hi_w = CRACK_WIDTH if kind == "crack" else SCRATCH_WIDTH
+        width = max(float(rng.uniform(lo_w, hi_w)), (1.6 if kind == "crack" else 1.1) * edge)
+        factor = CRACK_DEPTH_FACTOR if kind == "crack" else SCRATCH_DEPTH_FACTOR
+        base.update(width=width, depth=min(depth * factor, 0.45 * t1), unit_paths=_crack_paths(rng, kind))
+        total = sum(float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum()) for p in base["unit_paths"])
+        size = area / (total * (2 * width + 2 * edge))
+    elif kind == "broken":
+        base["noise_seed"] = int(rng.integers(0, 2**31 - 1))
+        size = float(np.sqrt(area / (2.0 * np.pi)))
+    elif kind == "hole":
+        size = float(np.sqrt(area / (np.pi * (1 + RIM_FACTOR) ** 2)))
+    else:
+        size = float(np.sqrt(area / np.pi))
+    best: tuple[float, DefectParams] | None = None
+    for _ in range(CALIBRATION_STEPS):
+        params = _params_at(kind, center, size, base, mesh)
+        frac = area_fraction(mesh, apply_defect(mesh, params))
+        err = abs(np.log(max(frac, 1e-9) / target))
+        if best is None or err < best[0]:
+            best = (err, params)
+        if err < 0.1:
+            break
+        size *= float(np.clip(np.sqrt(target / frac) if frac > 0 else 2.0, 0.5, 2.0))
+    assert best is not None
+    return best[1]
+
+
+def area_fraction(base: trimesh.Trimesh, dm: DefectMesh) -> float:
+    """Area of the marked faces (on the defective mesh) / area of the original surface."""
+    tri = dm.vertices[dm.faces[dm.face_mask]]
+    a = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum()
+    return float(a / base.area)
+
+
+# ----------------------------------------------------------------------------------------- applying
+
+
+def _polyline_distance(uv: np.ndarray, path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from 2-D points to a polyline, and the relative arc position (0..1) of the closest point."""
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    L = np.linalg.norm(ab, axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(L)])
+    t = np.clip(np.einsum("pij,ij->pi", uv[:, None, :] - a[None], ab) / np.maximum(L ** 2, 1e-18), 0, 1)
+    closest = a[None] + t[..., None] * ab[None]
+    d = np.linalg.norm(uv[:, None, :] - closest, axis=2)
+    k = np.argmin(d, axis=1)
+    rows = np.arange(len(uv))
+    s = (cum[k] + t[rows, k] * L[k]) / max(cum[-1], 1e-18)
+    return d[rows, k], s
+
+
+def _displace(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
+    v = np.array(mesh.vertices, dtype=float)
+    nrm = np.array(mesh.vertex_normals, dtype=float)
+    c = v[p.center]
+    n0, t, b = local_frame(nrm[p.center])
+    paths = [np.asarray(x, dtype=float) for x in p.paths]
+    reach = p.radius if p.kind in ("bulge", "concavity") else max(float(np.linalg.norm(x, axis=1).max()) for x in paths) + p.radius
+    dist = np.linalg.norm(v - c, axis=1)
+    patch = connected_patch(mesh, (dist < reach) & (nrm @ n0 > 0.2), p.center)
+    idx = np.flatnonzero(patch)
+    w = np.zeros(len(v))
+    if p.kind in ("bulge", "concavity"):
+        r = dist[idx] / p.radius
+        w[idx] = np.where(r < 1, (1 - r ** 2) ** 2, 0.0)
+    else:
+        rel = v[idx] - c
+        uv = np.stack([rel @ t, rel @ b], axis=1)
+        best = np.full(len(idx), np.inf)
+        taper = np.zeros(len(idx))
+        for path in paths:
+            d, s = _polyline_distance(uv, path)
+            closer = d < best
+            best[closer] = d[closer]
+            taper[closer] = np.clip(np.minimum(s, 1 - s)[closer] / 0.15, 0.3, 1.0)
+        x = np.minimum(best / p.radius, 1.0)
+        prof = (1 - x) ** 1.5 if p.kind == "crack" else (1 - x ** 2)
+        w[idx] = np.where(x < 1, prof * taper, 0.0)
+    moved = w > 1e-6
+    sign = 1.0 if p.kind == "bulge" else -1.0
+    v[moved] += sign * p.depth * w[moved, None] * nrm[moved]
+    faces = np.asarray(mesh.faces)
+    return DefectMesh(v, faces, moved, moved[faces].any(axis=1), origin=np.arange(len(v)))
+
+
+def _cutter(mesh: trimesh.Trimesh, p: DefectParams) -> trimesh.Trimesh:
+    c = np.asarray(mesh.vertices[p.center], dtype=float)
+    n0, _, _ = local_frame(mesh.vertex_normals[p.center])
+    if p.kind == "hole":
+        outside = 0.5 * p.radius
+        length = p.depth + outside
+        cyl = trimesh.creation.cylinder(radius=p.radius, height=length, sections=48)
+        cyl.apply_transform(trimesh.geometry.align_vectors([0, 0, 1], n0))
+        cyl.apply_translation(c + n0 * (outside - length / 2))
+        return cyl
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    g = np.random.default_rng(p.noise_seed)
+    u = ball.vertices / np.linalg.norm(ball.vertices, axis=1, keepdims=True)
+    bump = np.zeros(len(u))
+    for _ in range(6):
+        k = g.normal(size=3)
+        bump += g.uniform(0.05, 0.12) * np.sin(float(g.uniform(2, 5)) * (u @ (k / np.linalg.norm(k))) + g.uniform(0, 2 * np.pi))
+    stretch = np.diag(g.uniform(0.8, 1.25, 3))
+    ball = trimesh.Trimesh((u * (1.0 + bump)[:, None]) @ stretch * p.radius, ball.faces, process=False)
+    ball.apply_translation(c + 0.15 * p.radius * n0)
+    return ball
+
+
+def _face_keys(f: np.ndarray, nv: int) -> np.ndarray:
+    s = np.sort(f, axis=1).astype(np.int64)
+    return (s[:, 0] * nv + s[:, 1]) * nv + s[:, 2]
+
+
+def _rim_band(vertices: np.ndarray, faces: np.ndarray, seeds: np.ndarray, rim: float) -> np.ndarray:
+    """Faces with a vertex within ``rim`` of a seed vertex."""
+    near = np.zeros(len(vertices), bool)
+    if seeds.any() and rim > 0:
+        d, _ = cKDTree(vertices[seeds]).query(vertices, k=1, distance_upper_bound=rim)
+        near = np.isfinite(d)
+    near |= seeds
+    return near[faces].any(axis=1)
+
+
+def _remove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
+    orig_v = np.asarray(mesh.vertices, dtype=float)
+    cutter = _cutter(mesh, p)
+    if mesh.is_volume:
+        res = csg.difference(mesh, [cutter])
+        v = np.array(res.vertices, dtype=float)
+        f = np.asarray(res.faces, dtype=np.int64)
+        origin = csg.match_vertices(orig_v, v, tol=1e-9 * float(np.max(mesh.extents)))
+        v[origin >= 0] = orig_v[origin[origin >= 0]]
+        of = origin[f]
+        nv = len(orig_v)
+        changed = (of < 0).any(axis=1)
+        changed[~changed] = ~np.isin(_face_keys(of[~changed], nv), _face_keys(np.asarray(mesh.faces), nv))
+        seeds = np.zeros(len(v), bool)
+        seeds[f[changed].ravel()] = True
+    else:  # open cut: drop the faces inside the cutter, keep every remaining vertex where it was
+        inside = cutter.contains(mesh.triangles_center)
+        keep_f = np.asarray(mesh.faces)[~inside]
+        used = np.unique(keep_f)
+        remap = -np.ones(len(orig_v), np.int64)
+        remap[used] = np.arange(len(used))
+        v, f, origin = orig_v[used], remap[keep_f], used.astype(np.int64)
+        boundary = np.zeros(len(orig_v), bool)
+        boundary[np.asarray(mesh.faces)[inside].ravel()] = True
+        seeds = boundary[used]
+        changed = np.zeros(len(f), bool)
+    face_mask = changed | _rim_band(v, f, seeds, p.rim)
+    vertex_mask = np.zeros(len(v), bool)
+    vertex_mask[f[face_mask].ravel()] = True
+    return DefectMesh(v, f, vertex_mask, face_mask, origin=origin)
 
 
 def apply_defect(mesh: trimesh.Trimesh, params: DefectParams) -> DefectMesh:
-    """Displace vertices within ``radius`` of the centre with a smooth (C1) falloff.
-
-    Bulge pushes outward along the vertex normal, concavity inward. The vertex mask is exactly the
-    set of moved vertices; the face mask is the faces whose three vertices all moved.
-    """
-    v = np.array(mesh.vertices, dtype=float)
-    if not 0 <= params.center < len(v):
-        raise ValueError(f"defect_params.center {params.center} is out of range for a mesh of {len(v)} vertices")
+    """The defective mesh with its exact masks (see the module docstring for what they mean)."""
+    if not 0 <= params.center < len(mesh.vertices):
+        raise ValueError(f"defect_params.center {params.center} is out of range for a mesh of "
+                         f"{len(mesh.vertices)} vertices")
     if not (params.radius > 0 and np.isfinite(params.depth)):
         raise ValueError(f"defect_params: radius must be > 0 and depth finite (got {params.radius}, {params.depth})")
-    nrm = np.array(mesh.vertex_normals, dtype=float)
-    c = v[params.center]
-    d = np.linalg.norm(v - c, axis=1)
-    inside = (d < params.radius) & (np.einsum("ij,j->i", nrm, nrm[params.center]) > 0.2)
-    w = np.zeros(len(v))
-    w[inside] = (1.0 - (d[inside] / params.radius) ** 2) ** 2
-    sign = 1.0 if params.kind == "bulge" else -1.0
-    v[inside] += sign * params.depth * w[inside, None] * nrm[inside]
-    moved = inside & (w > 0)
-    faces = np.asarray(mesh.faces)
-    face_mask = moved[faces].all(axis=1)
-    return DefectMesh(v, faces, moved, face_mask)
+    if params.kind in DISPLACING:
+        return _displace(mesh, params)
+    if params.kind in REMOVING:
+        return _remove(mesh, params)
+    raise ValueError(f"unknown defect type {params.kind!r} (have: {', '.join(SUPPORTED)})")

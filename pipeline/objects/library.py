@@ -1,4 +1,15 @@
-"""The procedural object library: declarative YAML specs in ``assets/objects/`` → meshes."""
+"""The procedural object library: declarative YAML specs in ``assets/objects/`` → meshes.
+
+Each YAML file maps a category id to a spec with ``group`` and ``kind``:
+
+- ``kind: revolve`` with ``profile: [[r, z], ...]`` (a surface of revolution, see :mod:`.revolve`);
+- ``kind: parts`` with ``parts: [...]`` and optional ``subtract: [...]`` (primitives from
+  :mod:`.shapes`, unioned and differenced with manifold3d).
+
+Optional for both: ``edge`` (target edge length after normalization, default 0.02). Every mesh is
+normalized (largest extent 1, centred on the z axis, base on z = 0) and then refined so that no
+edge is much longer than ``edge``: a defect of 1 % of the surface then spans dozens of vertices.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +21,13 @@ import trimesh
 import yaml
 
 from ..ids import validate_id
+from . import csg
 from .revolve import normalize, revolve_profile
+from .shapes import build_parts
 
 DEFAULT_LIBRARY = Path(__file__).resolve().parents[2] / "assets" / "objects"
+DEFAULT_EDGE = 0.02
+KINDS = ("revolve", "parts")
 
 
 @dataclass(frozen=True)
@@ -24,14 +39,33 @@ class ObjectSpec:
     params: dict[str, Any]
     source: str  # the spec file it came from
 
+    @property
+    def where(self) -> str:
+        return f"{self.source}: {self.category}"
+
     def build(self) -> trimesh.Trimesh:
-        """Build the normalized (height 1, base on z = 0) mesh of this category."""
+        """Build the normalized (largest extent 1, base on z = 0), refined, watertight mesh."""
+        p = self.params
         if self.kind == "revolve":
-            mesh = revolve_profile(self.params["profile"], sections=int(self.params.get("sections", 96)),
-                                   samples=int(self.params.get("samples", 96)))
+            try:
+                mesh = revolve_profile(p["profile"], sections=int(p.get("sections", 96)),
+                                       samples=int(p.get("samples", 96)))
+            except KeyError:
+                raise ValueError(f"{self.where}: missing 'profile'") from None
+            except ValueError as e:
+                raise ValueError(f"{self.where}.profile: {e}") from None
+        elif self.kind == "parts":
+            mesh = build_parts(p.get("parts"), p.get("subtract") or [], self.where)
         else:
-            raise ValueError(f"{self.source}: {self.category}.kind: unknown kind {self.kind!r}")
-        return normalize(mesh)
+            raise ValueError(f"{self.where}.kind: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
+        mesh = normalize(mesh)
+        try:
+            mesh = csg.refine(mesh, float(p.get("edge", DEFAULT_EDGE)))
+        except csg.CSGError as e:
+            raise ValueError(f"{self.where}: {e}") from None
+        if not mesh.is_watertight:
+            raise ValueError(f"{self.where}: the built mesh is not watertight")
+        return mesh
 
 
 class ObjectLibrary:
@@ -44,19 +78,24 @@ class ObjectLibrary:
         if not files:
             raise FileNotFoundError(f"{self.root}: no object specs (*.yaml) found")
         for f in files:
-            data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            try:
+                data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as e:
+                raise ValueError(f"{f}: not valid YAML ({e})") from None
             if not isinstance(data, dict):
                 raise ValueError(f"{f}: expected a mapping of category → spec")
+            shown = str(f.relative_to(self.root.parent.parent)) if self.root == DEFAULT_LIBRARY else str(f)
             for cat, spec in data.items():
                 validate_id(cat, f"{f}: category")
                 if not isinstance(spec, dict) or "group" not in spec or "kind" not in spec:
                     raise ValueError(f"{f}: {cat}: a spec needs 'group' and 'kind'")
+                if spec["kind"] not in KINDS:
+                    raise ValueError(f"{f}: {cat}.kind: unknown kind {spec['kind']!r} (known: {', '.join(KINDS)})")
                 if cat in self.specs:
                     raise ValueError(f"{f}: {cat}: defined twice (also in {self.specs[cat].source})")
                 params = {k: v for k, v in spec.items() if k not in ("group", "kind")}
                 self.specs[cat] = ObjectSpec(cat, validate_id(spec["group"], f"{f}: {cat}.group"),
-                                             spec["kind"], params, str(f.relative_to(self.root.parent.parent))
-                                             if self.root == DEFAULT_LIBRARY else str(f))
+                                             spec["kind"], params, shown)
 
     def get(self, category: str) -> ObjectSpec:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -18,6 +19,9 @@ class DefectMesh:
     faces: np.ndarray         # (F, 3) int64
     vertex_mask: np.ndarray   # (V,) bool
     face_mask: np.ndarray     # (F,) bool
+    # Optional provenance: for each vertex, its index in the mesh the defect was applied to, -1 for a
+    # vertex the defect created. Not saved; used to check that geometry outside the mask is untouched.
+    origin: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.vertices = np.asarray(self.vertices, dtype=np.float64)
@@ -34,6 +38,10 @@ class DefectMesh:
             raise ValueError("faces index vertices that do not exist")
         if self.vertex_mask.shape != (len(self.vertices),) or self.face_mask.shape != (len(self.faces),):
             raise ValueError("mask shapes do not match the mesh")
+        if self.origin is not None:
+            self.origin = np.asarray(self.origin, dtype=np.int64)
+            if self.origin.shape != (len(self.vertices),):
+                raise ValueError("origin must have one entry per vertex")
 
     @classmethod
     def normal(cls, vertices: np.ndarray, faces: np.ndarray) -> "DefectMesh":

@@ -14,8 +14,8 @@ import numpy as np
 import trimesh
 
 from ..config import Config
-from ..objects import DefectMesh, ObjectLibrary
-from ..objects.defects import DefectParams, apply_defect
+from ..objects import DefectMesh
+from ..objects.sources import object_mesh
 from ..plan import orbit_azimuths
 
 # No emission: an emissive paint becomes a mesh light and changes light sampling (noise) everywhere.
@@ -24,10 +24,8 @@ SENSOR_WIDTH_MM = 36.0  # Blender's default sensor, fit horizontally
 
 
 def build_mesh(job: dict[str, Any], cfg: Config) -> DefectMesh:
-    """The job's object in world space: library mesh → defect → pose (yaw, scale), base on z = 0."""
-    base = ObjectLibrary(cfg.objects.source.library).get(job["category"]).build()
-    dp = job["object"]["defect_params"]
-    dm = apply_defect(base, DefectParams(**dp)) if dp else DefectMesh.normal(base.vertices, base.faces)
+    """The job's object in world space: normalized mesh with its defect → pose (yaw, scale), base on z = 0."""
+    dm = object_mesh(job, cfg)  # procedural library or a loaded (Anomaly-ShapeNet) mesh, normalized
     yaw = math.radians(job["pose"]["yaw_deg"])
     rot = trimesh.transformations.rotation_matrix(yaw, [0, 0, 1])[:3, :3]
     v = dm.vertices @ rot.T * job["pose"]["scale"]
