@@ -1,0 +1,71 @@
+"""Shared fixtures: real Blender renders of tiny datasets (once per session), copied per test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "manifests" / "smoke.yaml"
+
+
+@pytest.fixture(scope="session")
+def smoke_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mmviad build`` of manifests/smoke.yaml (2 orbits, 64×36, 6 clips): rendered, annotated,
+    clipped and QA'd. Read-only: use :func:`smoke_out` to change it."""
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    assert main(["build", "--config", str(SMOKE), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture()
+def smoke_out(smoke_built: Path, tmp_path: Path) -> Path:
+    """A private copy of the smoke build that a test may modify."""
+    dst = tmp_path / "out"
+    shutil.copytree(smoke_built, dst)
+    return dst
+
+
+DIFF_YAML = """\
+# one defective orbit at 160x90 with the default render look (denoised), for the diff tests
+name: difftest
+seed: 11
+objects:
+  categories: [vase0, bowl0, cup0, bottle0]
+  objects_per_category: 1
+  normal_share: 0.0
+  defects: {bulge: 1}
+render:
+  width: 160
+  height: 90
+  samples: 8
+  denoise: fast
+  fps: 10
+  orbit_frames: 20
+  clip_seconds: 2.0
+"""
+
+
+@pytest.fixture(scope="session")
+def diff_render(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Real renders (marked, unmarked, exact mask) of one defective orbit; returns (config, out)."""
+    root = tmp_path_factory.mktemp("difftest")
+    cfg = root / "difftest.yaml"
+    cfg.write_text(DIFF_YAML)
+    out = root / "out"
+    assert main(["plan", "--config", str(cfg), "--out", str(out)]) == 0
+    from pipeline.plan import load_jobs
+
+    first = load_jobs(out / "jobs.jsonl")[0]["job_id"]
+    # render only the first job: keep the test short
+    from pipeline.config import load_config
+    from pipeline.render.runner import render_jobs
+
+    res = render_jobs([j for j in load_jobs(out / "jobs.jsonl") if j["job_id"] == first], load_config(cfg), out,
+                      progress=False)
+    assert [r.status for r in res] == ["done"], res
+    return cfg, out
