@@ -4,7 +4,8 @@ turned into candidate visible intervals → ``<out>/annotations/<job_id>.json``.
 The mask gives reference intervals (camera-ray first hits on defect faces). The diff is the
 MMVIAD method (compare the red-marked and unmarked renders); a raw diff also flags red light
 bouncing onto nearby surfaces, so a pixel counts only if it both changed and became redder, and
-isolated pixels are removed by a small morphological opening.
+specks are removed by a small morphological clean-up (see :class:`~pipeline.config.AnnotateConfig`).
+Each file records the diff-vs-mask agreement; :mod:`pipeline.agreement` sums it over a dataset.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import cv2
 import numpy as np
 
 from .config import AnnotateConfig, Config
-from .intervals import runs, union_iou, visible_intervals
+from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
 from .io import read_json, write_json
 from .render.job import job_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: paint-chroma test, speck removal, hysteresis, richer agreement
 
 
 def _read(path: Path, flags: int) -> np.ndarray:
@@ -36,29 +37,70 @@ def mask_score(mask: np.ndarray) -> int:
 
 
 def red_chroma(bgr: np.ndarray) -> np.ndarray:
-    """``r - max(g, b)`` per pixel, as int16."""
+    """``r - max(g, b)`` per pixel, as int16 (BGR input)."""
     b, g, r = (bgr[..., i].astype(np.int16) for i in range(3))
     return r - np.maximum(g, b)
 
 
+def raw_diff_mask(marked: np.ndarray, unmarked: np.ndarray, threshold: int) -> np.ndarray:
+    """The naive diff: any channel changed by ``>= threshold`` (what the red-chroma test improves on)."""
+    return np.abs(marked.astype(np.int16) - unmarked.astype(np.int16)).max(axis=2) >= threshold
+
+
 def diff_mask(marked: np.ndarray, unmarked: np.ndarray, a: AnnotateConfig) -> np.ndarray:
-    """Pixels where the red paint is seen: changed by ≥ ``diff_threshold`` in some channel *and*
-    redder by ≥ ``red_chroma_threshold``, then opened with a ``diff_open_px`` disk."""
-    changed = np.abs(marked.astype(np.int16) - unmarked.astype(np.int16)).max(axis=2) >= a.diff_threshold
-    redder = (red_chroma(marked) - red_chroma(unmarked)) >= a.red_chroma_threshold
-    m = (changed & redder).astype(np.uint8)
+    """Pixels where the red paint is seen (see :class:`AnnotateConfig` for the three tests and the
+    clean-up). Returns a boolean ``(H, W)`` array."""
+    chroma_m = red_chroma(marked)
+    m = (raw_diff_mask(marked, unmarked, a.diff_threshold)
+         & ((chroma_m - red_chroma(unmarked)) >= a.red_chroma_threshold)
+         & (chroma_m >= a.paint_chroma_min)).astype(np.uint8)
     if a.diff_open_px > 0:
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * a.diff_open_px + 1, 2 * a.diff_open_px + 1))
-        opened = cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
-        # Opening erases defects only a pixel or two wide at grazing angles; keep such pixels when the
-        # exact paint colour is unmistakable (very red), drop them when they are faint bleed.
-        strong = (red_chroma(marked) >= 2 * a.red_chroma_threshold) & (m > 0)
-        m = opened | strong.astype(np.uint8)
+        m = cv2.morphologyEx(m, cv2.MORPH_OPEN, k)
+    if a.diff_min_component_px > 1 and m.any():
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+        keep = stats[:, cv2.CC_STAT_AREA] >= a.diff_min_component_px
+        keep[0] = False  # background
+        m = keep[labels].astype(np.uint8)
     return m.astype(bool)
 
 
 def threshold_px(a: AnnotateConfig, width: int, height: int) -> float:
     return max(float(a.min_visible_px), a.min_visible_frac * width * height)
+
+
+def diff_intervals(scores: list[int], thr: float, a: AnnotateConfig) -> list[tuple[int, int]]:
+    """Diff scores → intervals with hysteresis (low = ``diff_low_ratio`` × threshold), gaps, min length."""
+    return hysteresis_intervals(scores, thr, a.diff_low_ratio * thr, a.min_len, a.min_gap)
+
+
+def _frames_of(intervals: list[tuple[int, int]], n: int) -> np.ndarray:
+    f = np.zeros(n, bool)
+    for s, e in intervals:
+        f[s:e] = True
+    return f
+
+
+def agreement(diff_iv: list[tuple[int, int]], mask_iv: list[tuple[int, int]], n: int, clip_frames: int,
+              pixel: dict[str, int]) -> dict[str, Any]:
+    """How far the diff's intervals are from the mask's: orbit IoU, per-clip IoU, the frames where
+    they disagree (missed = mask only, spurious = diff only) and pixel-level counts."""
+    fm, fd = _frames_of(mask_iv, n), _frames_of(diff_iv, n)
+    clip_iou = []
+    for i in range(n // clip_frames if clip_frames else 0):
+        s, e = i * clip_frames, (i + 1) * clip_frames
+        clip_iou.append(round(union_iou(clip_local(diff_iv, s, e), clip_local(mask_iv, s, e)), 6))
+    tp, dp, mp = pixel["both"], pixel["diff"], pixel["mask"]
+    return {
+        "iou": round(union_iou(diff_iv, mask_iv), 6),
+        "clip_iou": clip_iou,
+        "disagree_spans": [list(x) for x in runs(fm != fd)],
+        "missed_spans": [list(x) for x in runs(fm & ~fd)],
+        "spurious_spans": [list(x) for x in runs(fd & ~fm)],
+        "pixels": {**pixel,
+                   "precision": round(tp / dp, 6) if dp else 1.0,
+                   "recall": round(tp / mp, 6) if mp else 1.0},
+    }
 
 
 def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
@@ -68,34 +110,35 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
     n = int(meta["frames"])
     a = cfg.annotate
     mask_scores, diff_scores = [], []
+    pixel = {"both": 0, "diff": 0, "mask": 0}
     for i in range(n):
         name = f"{i:04d}.png"
-        mask_scores.append(mask_score(_read(d / "mask" / name, cv2.IMREAD_GRAYSCALE)))
+        mask = _read(d / "mask" / name, cv2.IMREAD_GRAYSCALE) > 127
         marked = _read(d / "marked" / name, cv2.IMREAD_COLOR)
         unmarked = _read(d / "unmarked" / name, cv2.IMREAD_COLOR)
-        diff_scores.append(int(np.count_nonzero(diff_mask(marked, unmarked, a))))
+        dm = diff_mask(marked, unmarked, a)
+        mask_scores.append(int(np.count_nonzero(mask)))
+        diff_scores.append(int(np.count_nonzero(dm)))
+        pixel["both"] += int(np.count_nonzero(dm & mask))
+        pixel["diff"] += diff_scores[-1]
+        pixel["mask"] += mask_scores[-1]
     w, h = int(meta["render"]["width"]), int(meta["render"]["height"])
     thr = threshold_px(a, w, h)
-    iv = {k: visible_intervals(s, thr, a.min_len, a.min_gap) for k, s in (("mask", mask_scores), ("diff", diff_scores))}
-    frame_mask = np.zeros(n, bool)
-    frame_diff = np.zeros(n, bool)
-    for s, e in iv["mask"]:
-        frame_mask[s:e] = True
-    for s, e in iv["diff"]:
-        frame_diff[s:e] = True
+    mask_iv = visible_intervals(mask_scores, thr, a.min_len, a.min_gap)
+    diff_iv = diff_intervals(diff_scores, thr, a)
     return {
         "format_version": FORMAT_VERSION,
         "job_id": job_id,
         "fps": int(meta["render"]["fps"]),
         "num_frames": n,
+        "clip_frames": cfg.render.clip_frames,
         "width": w,
         "height": h,
         "threshold_px": thr,
         "params": a.model_dump(mode="json"),
-        "mask": {"scores": mask_scores, "intervals": [list(x) for x in iv["mask"]]},
-        "diff": {"scores": diff_scores, "intervals": [list(x) for x in iv["diff"]]},
-        "agreement": {"iou": round(union_iou(iv["diff"], iv["mask"]), 6),
-                      "disagree_spans": [list(x) for x in runs(frame_mask != frame_diff)]},
+        "mask": {"scores": mask_scores, "intervals": [list(x) for x in mask_iv]},
+        "diff": {"scores": diff_scores, "intervals": [list(x) for x in diff_iv]},
+        "agreement": agreement(diff_iv, mask_iv, n, cfg.render.clip_frames, pixel),
     }
 
 

@@ -88,8 +88,18 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
     cfg, out = _setup(args)
     jobs = _jobs(args, cfg, out)
-    status = annotate_jobs([j["job_id"] for j in jobs], cfg, out, progress=not args.no_progress, force=args.force)
-    return _report("annotate", status, out)
+    ids = [j["job_id"] for j in jobs]
+    status = annotate_jobs(ids, cfg, out, progress=not args.no_progress, force=args.force)
+    rc = _report("annotate", status, out)
+    if getattr(args, "report", False):
+        from .agreement import REPORT_DIR, write_report
+
+        s = write_report(out, ids)
+        fmt = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
+        print(f"agreement: mean IoU {fmt(s['mean_iou'])} per orbit, {fmt(s['mean_clip_iou'])} per clip over "
+              f"{s['jobs']} jobs; {s['missed']['spans']} missed / {s['spurious']['spans']} spurious spans "
+              f"→ {out / REPORT_DIR / 'agreement.md'}")
+    return rc
 
 
 def cmd_clips(args: argparse.Namespace) -> int:
@@ -227,6 +237,30 @@ def _eval_args(e: argparse.ArgumentParser) -> None:
 # ---- end eval -------------------------------------------------------------------------------------
 
 
+def cmd_review_export(args: argparse.Namespace) -> int:
+    from .review.export import export_review
+
+    cfg, out = _setup(args)
+    jobs = _jobs(args, cfg, out)
+    dest = args.dest or out / "review" / (cfg.name if args.shard is None else f"{cfg.name}-shard{args.shard}")
+    r = export_review(out, cfg.name, jobs, dest, args.candidates, args.ls_url_prefix)
+    print(f"review export: {r['tasks']} clip(s) with {args.candidates} candidates → {r['html']} (open in a browser), "
+          f"{r['tasks_json']} + {r['label_config']} (Label Studio)")
+    return 0
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from .review.importer import import_reviews
+
+    _, out = _setup(args)
+    r = import_reviews(args.file, out, args.by)
+    dec = ", ".join(f"{v} {k}" for k, v in r["decisions"].items()) or "none"
+    print(f"review import: {r['reviews']} clip review(s) from a {r['kind']} file ({dec}) into {r['jobs']} "
+          f"annotation file(s); {r['skipped']} task(s) without an annotation skipped. "
+          "Next: `mmviad clips` and `mmviad qa`.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mmviad", description=(
         "Render visibility-grounded multi-view defect videos with Blender and build a four-task video QA "
@@ -247,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
     a = add("annotate", cmd_annotate, "per-frame mask and diff scores → visible intervals in <out>/annotations/")
     a.add_argument("--force", action="store_true", help="recompute even if up to date")
+    a.add_argument("--report", action="store_true", help="also write the diff-vs-mask agreement summary "
+                   "(mean IoU, missed/spurious spans, worst jobs) and a plot to <out>/reports/")
     add("clips", cmd_clips, "cut orbits into 2-second H.264 clips and map intervals to clip seconds")
     add("qa", cmd_qa, "write the four questions per clip to <out>/qa/standard/{train,test}.jsonl", shard=False)
     add("card", cmd_card, "write the dataset card <out>/README.md with counts and plots", shard=False)
@@ -262,6 +298,29 @@ def build_parser() -> argparse.ArgumentParser:
                    "<out>/eval/<name>/{report.md,report.json,predictions.jsonl}", shard=False))
     from .objects.commands import register as register_objects
     register_objects(sub)
+    rv = sub.add_parser("review", help="export candidate intervals for annotators; import their corrections",
+                        description="The review loop: `review export` writes a Label Studio project and a "
+                        "standalone HTML page; `review import FILE` stores the reviewed intervals.")
+    rsub = rv.add_subparsers(dest="review_command", required=True, metavar="ACTION")
+    ex = rsub.add_parser("export", help="Label Studio project + standalone HTML review page for encoded clips",
+                         description="Write <dest>/labelstudio/{label_config.xml,tasks.json} and <dest>/review.html "
+                         "for every encoded clip (of one shard with --shard).")
+    _common(ex)
+    _shard_args(ex)
+    ex.add_argument("--dest", type=Path, default=None, help="output folder (default: <out>/review/<name>[-shard<k>])")
+    ex.add_argument("--candidates", choices=("diff", "mask"), default="diff",
+                    help="which automatic intervals to propose (default: %(default)s)")
+    ex.add_argument("--ls-url-prefix", default="/data/local-files/?d=",
+                    help="prefix for clip paths (relative to <out>) in Label Studio tasks (default: %(default)s; "
+                    "start Label Studio with LOCAL_FILES_DOCUMENT_ROOT=<out>)")
+    ex.set_defaults(func=cmd_review_export)
+    im = rsub.add_parser("import", help="store reviewed intervals from a Label Studio JSON export or the page's JSON",
+                         description="Validate FILE completely (nothing is written if any task is bad), then store "
+                         "the reviewed intervals with who/when in <out>/annotations/<job_id>.json.")
+    im.add_argument("file", type=Path, metavar="FILE", help="Label Studio JSON export or the review page's download")
+    _common(im)
+    im.add_argument("--by", default=None, help="reviewer name when FILE does not carry one")
+    im.set_defaults(func=cmd_review_import)
     return p
 
 
@@ -272,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"mmviad: config error:\n{e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (ValueError, FileNotFoundError, KeyError) as e:  # ReviewError is a ValueError
         print(f"mmviad: error: {e}", file=sys.stderr)
         return 2
 

@@ -59,13 +59,17 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
     """The clips of one orbit with their intervals (mask, diff, and reviewed when present)."""
     fps, cf, n = ann["fps"], cfg.render.clip_frames, ann["num_frames"]
     sources = {"mask": ann["mask"]["intervals"], "diff": ann["diff"]["intervals"]}
-    if ann.get("reviewed") is not None:
-        sources["reviewed"] = ann["reviewed"]["intervals"]
+    rev = ann.get("reviewed")
+    # A review covers the clips whose frames lie in ``covered`` (set per clip by `mmviad review
+    # import`); a block without ``covered`` covers the whole orbit.
+    covered = None if rev is None or "covered" not in rev else [tuple(x) for x in rev["covered"]]
     recs = []
     for i in range(n // cf):
         s, e = i * cf, (i + 1) * cf
         cid = clip_id(job["job_id"], i)
         local = {k: clip_local([tuple(x) for x in v], s, e) for k, v in sources.items()}
+        if rev is not None and (covered is None or any(a <= s and e <= b for a, b in covered)):
+            local["reviewed"] = clip_local([tuple(x) for x in rev["intervals"]], s, e)
         recs.append({
             "clip_id": cid, "job_id": job["job_id"], "clip_index": i,
             "video": f"clips/{cid}.mp4", "video_marked": f"clips/{cid}.marked.mp4",

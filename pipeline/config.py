@@ -176,18 +176,31 @@ class RenderConfig(_Strict):
 
 
 class AnnotateConfig(_Strict):
-    """Visibility: a frame shows the defect when >= max(min_visible_px, min_visible_frac * W * H)
+    """Visible-time annotation (defaults tuned on 320×180 renders; see README "Visible-time labels").
+
+    Visibility: a frame shows the defect when >= ``max(min_visible_px, min_visible_frac * W * H)``
     defect pixels are seen; runs shorter than ``min_len`` frames are dropped and gaps of at most
-    ``min_gap`` frames merged."""
+    ``min_gap`` frames merged. This applies to the exact mask (the reference) and the diff.
+
+    Diff (the MMVIAD method, marked vs unmarked render), per pixel: it counts when
+    (1) some channel changed by >= ``diff_threshold``, (2) the red chroma ``r - max(g, b)`` rose by
+    >= ``red_chroma_threshold``, and (3) the marked pixel itself is paint-red, chroma >=
+    ``paint_chroma_min``. (1) rejects Monte-Carlo noise and denoiser jitter, (2)+(3) reject red light
+    bounced onto nearby surfaces, which turns them only slightly pink. Then the clean-up: an opening
+    of radius ``diff_open_px`` (0 = off) and removal of 8-connected specks smaller than
+    ``diff_min_component_px`` pixels. Frames become intervals with hysteresis: a run of frames with
+    score >= ``diff_low_ratio`` × threshold counts if it holds one frame at or above the threshold.
+    """
     min_visible_px: int = Field(4, ge=1)
     min_visible_frac: float = Field(0.0, ge=0.0, le=1.0)
     min_len: int = Field(2, ge=1)
     min_gap: int = Field(2, ge=0)
-    # Diff test: a pixel counts when the marked frame is redder than the unmarked one by this much
-    # (red chroma r - max(g, b), 0-255) *and* differs by at least ``diff_threshold`` in max channel.
     diff_threshold: int = Field(24, ge=1, le=255)
     red_chroma_threshold: int = Field(40, ge=0, le=255)
-    diff_open_px: int = Field(1, ge=0, le=16)  # morphological opening radius for the diff mask
+    paint_chroma_min: int = Field(60, ge=0, le=255)
+    diff_open_px: int = Field(0, ge=0, le=16)
+    diff_min_component_px: int = Field(3, ge=1, le=10_000)
+    diff_low_ratio: float = Field(0.5, gt=0.0, le=1.0)
 
 
 class QAConfig(_Strict):

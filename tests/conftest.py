@@ -1,5 +1,4 @@
-"""Shared fixtures. The smoke dataset is built once per session with the real pipeline
-(real Ray, real Blender via the bpy wheel) and reused by the integration tests."""
+"""Shared fixtures: real Blender renders of tiny datasets (once per session), copied per test."""
 
 from __future__ import annotations
 
@@ -10,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-REPO = ROOT
-SMOKE = ROOT / "manifests" / "smoke.yaml"
+from pipeline.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO
+SMOKE = REPO / "manifests" / "smoke.yaml"
 
 
 def run_mmviad(*args: str, check: bool = True, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the installed ``mmviad`` entry point as a user would (a separate process)."""
+    """Run ``mmviad`` as a user would: a separate process (so Ray and Blender start as in production)."""
     cmd = [sys.executable, "-m", "pipeline.cli", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:
@@ -25,19 +26,64 @@ def run_mmviad(*args: str, check: bool = True, env: dict | None = None, timeout:
 
 
 @pytest.fixture(scope="session")
-def smoke_out(tmp_path_factory) -> Path:
-    """The smoke dataset (3 orbits, 9 clips), built once per session. Tests must not write into it."""
-    out = tmp_path_factory.mktemp("smoke")
+def smoke_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``mmviad build`` of manifests/smoke.yaml (3 orbits, 64×36, 9 clips): rendered, annotated,
+    clipped and QA'd, in a separate process. Read-only: use :func:`smoke_out` to change it."""
+    out = tmp_path_factory.mktemp("smoke") / "out"
     run_mmviad("build", "--config", str(SMOKE), "--out", str(out), "--no-progress")
     return out
 
 
-@pytest.fixture
-def smoke_copy(smoke_out, tmp_path) -> Path:
-    """A private copy of the smoke dataset's clips and QA files (tests write eval outputs into it)."""
+@pytest.fixture()
+def smoke_out(smoke_built: Path, tmp_path: Path) -> Path:
+    """A private copy of the smoke build that a test may modify."""
     dst = tmp_path / "out"
-    for sub in ("clips", "qa"):
-        shutil.copytree(smoke_out / sub, dst / sub)
-    for f in ("clips.jsonl", "jobs.jsonl"):
-        shutil.copy2(smoke_out / f, dst / f)
+    shutil.copytree(smoke_built, dst)
     return dst
+
+
+@pytest.fixture()
+def smoke_copy(smoke_out: Path) -> Path:
+    """Alias used by the eval tests: a private copy of the smoke build."""
+    return smoke_out
+
+
+DIFF_YAML = """\
+# one defective orbit at 160x90 with the default render look (denoised), for the diff tests
+name: difftest
+seed: 11
+objects:
+  categories: [vase0, bowl0, cup0, bottle0]
+  objects_per_category: 1
+  normal_share: 0.0
+  defects: {bulge: 1}
+render:
+  width: 160
+  height: 90
+  samples: 8
+  denoise: fast
+  fps: 10
+  orbit_frames: 20
+  clip_seconds: 2.0
+"""
+
+
+@pytest.fixture(scope="session")
+def diff_render(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Real renders (marked, unmarked, exact mask) of one defective orbit; returns (config, out)."""
+    root = tmp_path_factory.mktemp("difftest")
+    cfg = root / "difftest.yaml"
+    cfg.write_text(DIFF_YAML)
+    out = root / "out"
+    assert main(["plan", "--config", str(cfg), "--out", str(out)]) == 0
+    from pipeline.plan import load_jobs
+
+    first = load_jobs(out / "jobs.jsonl")[0]["job_id"]
+    # render only the first job: keep the test short
+    from pipeline.config import load_config
+    from pipeline.render.runner import render_jobs
+
+    res = render_jobs([j for j in load_jobs(out / "jobs.jsonl") if j["job_id"] == first], load_config(cfg), out,
+                      progress=False)
+    assert [r.status for r in res] == ["done"], res
+    return cfg, out

@@ -9,9 +9,9 @@ from pipeline.io import read_jsonl
 pytestmark = pytest.mark.slow
 
 
-def test_card_counts_and_plots(smoke_out, tmp_path):
+def test_card_counts_and_plots(smoke_built, tmp_path):
     out = tmp_path / "ds"
-    shutil.copytree(smoke_out, out)
+    shutil.copytree(smoke_built, out)
     run_mmviad("card", "--config", str(SMOKE), "--out", str(out))
     text = (out / "README.md").read_text()
     for split in ("train", "test"):

@@ -47,7 +47,7 @@ def _labels(out: Path) -> dict[str, bytes]:
     return {str(f.relative_to(out)): f.read_bytes() for f in files}
 
 
-def test_kills_then_rerun_give_identical_labels(smoke_out, tmp_path):
+def test_kills_then_rerun_give_identical_labels(smoke_built, tmp_path):
     out = tmp_path / "crashy"
     rng = np.random.default_rng(1234)
     frames = 60
@@ -86,7 +86,7 @@ def test_kills_then_rerun_give_identical_labels(smoke_out, tmp_path):
     _check_complete_jobs(out, frames)
     assert not any((out / "renders" / ".staging").glob("*"))
     assert not list(out.rglob(".*.tmp")), "a temporary file was left behind"
-    assert _labels(out) == _labels(smoke_out)
+    assert _labels(out) == _labels(smoke_built)
 
 
 def test_a_second_driver_on_the_same_job_is_refused(tmp_path):

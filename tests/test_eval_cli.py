@@ -55,29 +55,29 @@ def test_unseen_protocol_is_leak_free(smoke_copy):
     assert rc == 0
 
 
-def test_frames_carry_true_timestamps(smoke_out):
-    clip = read_jsonl(smoke_out / "qa" / "standard" / "test.jsonl")[0]
-    s = sample_frames(smoke_out / clip["video"], 4)
+def test_frames_carry_true_timestamps(smoke_built):
+    clip = read_jsonl(smoke_built / "qa" / "standard" / "test.jsonl")[0]
+    s = sample_frames(smoke_built / clip["video"], 4)
     assert s.total_frames == clip["num_frames"] and s.frames.shape == (4, 36, 64, 3)
     assert s.timestamps == [round(i / clip["fps"], 3) for i in s.indices]
-    assert len(sample_frames(smoke_out / clip["video"], 32).indices) == clip["num_frames"]  # never duplicated
+    assert len(sample_frames(smoke_built / clip["video"], 32).indices) == clip["num_frames"]  # never duplicated
     assert uniform_indices(60, 4) == [7, 22, 37, 52]
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
-        sample_frames(smoke_out / "nope.mp4")
+        sample_frames(smoke_built / "nope.mp4")
 
 
-def test_reference_settings_pick_normal_clip_of_same_category(smoke_out):
-    rows = [r for s in ("train", "test") for r in read_jsonl(smoke_out / "qa" / "standard" / f"{s}.jsonl")]
+def test_reference_settings_pick_normal_clip_of_same_category(smoke_built):
+    rows = [r for s in ("train", "test") for r in read_jsonl(smoke_built / "qa" / "standard" / f"{s}.jsonl")]
     normal = next(r for r in rows if r["defect"] == "good")
     # a normal query cannot use its own orbit; the smoke set has one orbit per category → no reference
-    assert pick_reference(normal, rows, "1-shot+", smoke_out, 7) is None
+    assert pick_reference(normal, rows, "1-shot+", smoke_built, 7) is None
     fake_other = [{**r, "job_id": r["job_id"] + "x", "clip_id": r["clip_id"] + "x"} for r in rows if r["defect"] == "good"]
     query = {**normal}
-    best = pick_reference(query, rows + fake_other, "1-shot+", smoke_out, 7)
+    best = pick_reference(query, rows + fake_other, "1-shot+", smoke_built, 7)
     assert best["clip_id"] == query["clip_id"] + "x"  # identical frames are the most similar
-    one = pick_reference(query, rows + fake_other, "1-shot", smoke_out, 7)
+    one = pick_reference(query, rows + fake_other, "1-shot", smoke_built, 7)
     assert one["category"] == query["category"] and one["defect"] == "good"
-    p = build_prompt(query, smoke_out, load_template("structured"), 4, reference=best, ref_frames=2,
+    p = build_prompt(query, smoke_built, load_template("structured"), 4, reference=best, ref_frames=2,
                      knowledge=load_knowledge())
     texts = "\n".join(x["text"] for x in p.parts if x["type"] == "text")
     assert sum(x["type"] == "image" for x in p.parts) == 6

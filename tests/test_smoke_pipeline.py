@@ -27,16 +27,16 @@ def jobs_of(out: Path) -> list[dict]:
     return read_jsonl(out / "jobs.jsonl")
 
 
-def test_layout_and_done_markers(smoke_out):
-    for job in jobs_of(smoke_out):
-        d = smoke_out / "renders" / job["job_id"]
+def test_layout_and_done_markers(smoke_built):
+    for job in jobs_of(smoke_built):
+        d = smoke_built / "renders" / job["job_id"]
         assert (d / "DONE").exists() and (d / "meta.json").exists()
         meta = json.loads((d / "meta.json").read_text())
         assert meta["blender_version"].startswith("5.0")
         assert meta["render"]["seed"] == job["seeds"]["cycles"]
         for p in ("unmarked", "marked", "mask"):
             assert len(list((d / p).glob("*.png"))) == meta["frames"]
-    assert not any((smoke_out / "renders" / ".staging").glob("*"))
+    assert not any((smoke_built / "renders" / ".staging").glob("*"))
 
 
 def _facing(out: Path, job_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -60,43 +60,43 @@ def _facing(out: Path, job_id: str) -> tuple[np.ndarray, np.ndarray]:
     return mean_cos, per_face.max(axis=1)
 
 
-def test_mask_is_nonempty_exactly_when_the_defect_faces_the_camera(smoke_out):
+def test_mask_is_nonempty_exactly_when_the_defect_faces_the_camera(smoke_built):
     """Facing: the defect's mean normal within 60° of the view direction → defect pixels seen.
     Facing away: every defect face is back-facing → no defect pixel at all (no leak through the
     object, the floor or the compositor). Grazing frames in between are not asserted."""
-    defective = [j for j in jobs_of(smoke_out) if j["defect"]]
+    defective = [j for j in jobs_of(smoke_built) if j["defect"]]
     assert defective
     for job in defective:
-        ann = json.loads((smoke_out / "annotations" / f"{job['job_id']}.json").read_text())
+        ann = json.loads((smoke_built / "annotations" / f"{job['job_id']}.json").read_text())
         scores = np.array(ann["mask"]["scores"])
-        mean_cos, max_face = _facing(smoke_out, job["job_id"])
+        mean_cos, max_face = _facing(smoke_built, job["job_id"])
         facing, away = mean_cos > math.cos(math.radians(60)), max_face < 0
         assert facing.any() and away.any()
         assert (scores[facing] > 0).all(), f"defect faces the camera but mask is empty: {np.flatnonzero(facing & (scores == 0))}"
         assert (scores[away] == 0).all(), f"defect faces away but mask has pixels: {np.flatnonzero(away & (scores > 0))}"
 
 
-def test_normal_objects_have_empty_masks(smoke_out):
-    for job in jobs_of(smoke_out):
+def test_normal_objects_have_empty_masks(smoke_built):
+    for job in jobs_of(smoke_built):
         if job["defect"] is None:
-            ann = json.loads((smoke_out / "annotations" / f"{job['job_id']}.json").read_text())
+            ann = json.loads((smoke_built / "annotations" / f"{job['job_id']}.json").read_text())
             assert max(ann["mask"]["scores"]) == 0 and ann["mask"]["intervals"] == []
 
 
-def test_diff_and_mask_intervals_agree(smoke_out):
-    for job in jobs_of(smoke_out):
-        ann = json.loads((smoke_out / "annotations" / f"{job['job_id']}.json").read_text())
+def test_diff_and_mask_intervals_agree(smoke_built):
+    for job in jobs_of(smoke_built):
+        ann = json.loads((smoke_built / "annotations" / f"{job['job_id']}.json").read_text())
         iou = union_iou(ann["diff"]["intervals"], ann["mask"]["intervals"])
         assert iou == pytest.approx(ann["agreement"]["iou"], abs=1e-6)
         assert iou >= 0.8, (job["job_id"], ann["diff"]["intervals"], ann["mask"]["intervals"])
 
 
-def test_every_mp4_decodes_to_the_clip_length(smoke_out):
-    clips = read_jsonl(smoke_out / "clips.jsonl")
-    assert len(clips) == 3 * len(jobs_of(smoke_out))
+def test_every_mp4_decodes_to_the_clip_length(smoke_built):
+    clips = read_jsonl(smoke_built / "clips.jsonl")
+    assert len(clips) == 3 * len(jobs_of(smoke_built))
     for c in clips:
         for key in ("video", "video_marked"):
-            with av.open(str(smoke_out / c[key])) as container:
+            with av.open(str(smoke_built / c[key])) as container:
                 stream = container.streams.video[0]
                 frames = [f for f in container.decode(stream)]
                 assert len(frames) == c["num_frames"]
@@ -105,18 +105,18 @@ def test_every_mp4_decodes_to_the_clip_length(smoke_out):
                 assert float(stream.average_rate) == c["fps"]
 
 
-def test_every_qa_line_validates_and_datasets_reads_it(smoke_out):
+def test_every_qa_line_validates_and_datasets_reads_it(smoke_built):
     import datasets
 
-    files = {s: str(smoke_out / "qa" / "standard" / f"{s}.jsonl") for s in ("train", "test")}
+    files = {s: str(smoke_built / "qa" / "standard" / f"{s}.jsonl") for s in ("train", "test")}
     rows = [r for f in files.values() for r in read_jsonl(f)]
-    assert len(rows) == len(read_jsonl(smoke_out / "clips.jsonl"))
+    assert len(rows) == len(read_jsonl(smoke_built / "clips.jsonl"))
     for r in rows:
         assert validate_qa_record(r) == [], r["clip_id"]
-        assert (smoke_out / r["video"]).exists()
+        assert (smoke_built / r["video"]).exists()
     assert {r["split"] for r in rows} == {"train", "test"}
     assert any(r["q1"]["answer"] == "A" for r in rows) and any(r["q1"]["answer"] == "B" for r in rows)
-    ds = datasets.load_dataset("json", data_files=files, cache_dir=str(smoke_out / ".hf_cache"))
+    ds = datasets.load_dataset("json", data_files=files, cache_dir=str(smoke_built / ".hf_cache"))
     assert ds["train"].num_rows + ds["test"].num_rows == len(rows)
 
 
@@ -127,7 +127,7 @@ def test_rerun_skips_finished_work_and_changes_nothing(smoke_out):
     assert before == {p: p.read_bytes() for p in before}
 
 
-def test_sharded_run_gives_identical_labels(smoke_out, tmp_path):
+def test_sharded_run_gives_identical_labels(smoke_built, tmp_path):
     """Three shards rendered separately, out of order, give byte-identical annotations and QA files."""
     out = tmp_path / "sharded"
     for k in (2, 0, 1):
@@ -136,11 +136,11 @@ def test_sharded_run_gives_identical_labels(smoke_out, tmp_path):
                        "--no-progress")
     run_mmviad("qa", "--config", str(SMOKE), "--out", str(out))
     run_mmviad("protocols", "--config", str(SMOKE), "--out", str(out))
-    names = sorted(p.relative_to(smoke_out) for p in smoke_out.glob("annotations/*.json")) + \
-        sorted(p.relative_to(smoke_out) for p in smoke_out.glob("qa/*/*.jsonl"))
+    names = sorted(p.relative_to(smoke_built) for p in smoke_built.glob("annotations/*.json")) + \
+        sorted(p.relative_to(smoke_built) for p in smoke_built.glob("qa/*/*.jsonl"))
     assert names
     for n in names:
-        assert (out / n).read_bytes() == (smoke_out / n).read_bytes(), n
+        assert (out / n).read_bytes() == (smoke_built / n).read_bytes(), n
 
 
 def _blender_pids(marker: str) -> list[int]:
