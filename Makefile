@@ -6,12 +6,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
+# trainer (separate venv: torch CPU wheel first, never torchvision; see trainer/README.md)
+TRAIN_VENV   := .venv-train
+TRAIN_BIN    := $(TRAIN_VENV)/bin
+TRAIN_STAMP  := $(TRAIN_VENV)/.installed-$(shell cat trainer/pyproject.toml pipeline/grammar.py | cksum | cut -d' ' -f1)
+TORCH_PIN    := torch==2.13.0
+TRAIN_CONFIG ?= trainer/configs/cpu-smoke.yaml
+DATA         ?= out/default
+RUN_DIR      ?=
+RUN_DIR_ARG  := $(if $(RUN_DIR),--run-dir $(RUN_DIR))
+
 CONFIG ?= manifests/default.yaml
 OUT    ?=
 SHARD  ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
-.PHONY: help install render test clean
+.PHONY: help install install-train render train test clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,6 +37,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv with the mmviad command
 
+# torch first (the CPU wheel via find-links), else pip resolves CUDA wheels for peft/accelerate.
+# The repo root is installed --no-deps so the trainer imports pipeline.grammar without Blender deps.
+$(TRAIN_STAMP): trainer/pyproject.toml pipeline/grammar.py
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the trainer needs Python 3.11"'
+	test -x $(TRAIN_BIN)/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_BIN)/python -m pip install -q --upgrade pip
+	$(TRAIN_BIN)/python -m pip install -q $(TORCH_PIN)
+	$(TRAIN_BIN)/python -m pip install -q -e './trainer[dev]'
+	$(TRAIN_BIN)/python -m pip install -q --no-deps -e .
+	rm -f $(TRAIN_VENV)/.installed-* && touch $@
+
+install-train: $(TRAIN_STAMP)  ## create .venv-train (torch, transformers, trl, peft, accelerate)
+
 render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; CONFIG=, OUT= override)
 ifeq ($(SHARD),)
 	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG)
@@ -37,8 +60,12 @@ else
 	$(BIN)/mmviad clips --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
 endif
 
-test: $(STAMP)  ## run the test suite
+train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=, RUN_DIR= override)
+	HF_HUB_OFFLINE=$(if $(findstring cpu-smoke,$(TRAIN_CONFIG)),1,0) $(TRAIN_BIN)/python -m mmviad_trainer train --config $(TRAIN_CONFIG) --data $(DATA) $(RUN_DIR_ARG)
+
+test: $(STAMP) $(TRAIN_STAMP)  ## run the test suites (pipeline with .venv, trainer with .venv-train)
 	$(BIN)/python -m pytest -q
+	cd trainer && ../$(TRAIN_BIN)/python -m pytest -q
 
 clean:  ## remove outputs (keeps .venv)
 	rm -rf out

@@ -1,0 +1,54 @@
+"""``python -m mmviad_trainer`` / ``mmviad-train``: traces, SFT, GRPO and evaluation on an mmviad dataset."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmviad-train", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "cpu-smoke.yaml",
+                        help="training config YAML (default: %(default)s)")
+        sp.add_argument("--data", type=Path, default=Path("out/default"),
+                        help="dataset folder written by `make render` (default: %(default)s)")
+        sp.add_argument("--run-dir", type=Path, default=None, help="output folder (default: <data>/train/<config name>)")
+        sp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    t = sub.add_parser("train", help="traces → PS-SFT → VISTA-GRPO → eval (skips finished stages, resumes checkpoints)")
+    common(t)
+    t.add_argument("--stages", default="sft,grpo,eval", help="comma-separated subset of sft,grpo,eval (default: %(default)s)")
+    tr = sub.add_parser("traces", help="only write and filter the PS-SFT traces")
+    common(tr)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1") if args.config.name == "cpu-smoke.yaml" else None
+    from .config import load_config
+    from .runner import prepare_rows, train
+
+    run_dir = args.run_dir
+    if args.cmd == "traces":
+        cfg = load_config(args.config)
+        rows = prepare_rows(cfg, args.data, Path(run_dir or args.data / "train" / cfg["name"]), not args.no_progress)
+        print(f"{len(rows)} training rows with traces")
+        return 0
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    bad = set(stages) - {"sft", "grpo", "eval"}
+    if bad:
+        print(f"unknown stage(s): {sorted(bad)}", file=sys.stderr)
+        return 2
+    status = train(args.config, args.data, run_dir, stages, not args.no_progress)
+    print("done: " + ", ".join(f"{k} {v.get('seconds', '')} s" for k, v in status["stages"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""A tiny random Qwen3-VL and a tokenizer trained in code, for CPU smoke runs and tests (trainer.md §8).
+
+Nothing is downloaded: the byte-level BPE is trained on an in-code corpus (the prompts, the trace
+vocabulary, digits), the model is built from a ``Qwen3VLConfig``. Both are saved with
+``save_pretrained`` so TRL can re-load the model by path (GRPO's reference model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                  "<|image_pad|>", "<|video_pad|>"]
+
+
+def _corpus() -> list[str]:
+    from . import prompts, teacher
+
+    texts = [prompts.SYSTEM_PROMPT, prompts.RESPONSE_FORMAT, *prompts.DEFECT_KNOWLEDGE.values(),
+             *teacher._GLOBAL, *teacher._SEG_CLEAN, *teacher._SEG_DEFECT, *teacher._THINK_DEFECT,
+             *teacher._THINK_CLEAN, "system user assistant <think> </think> seconds",
+             "<global_perception></global_perception><segment_perception></segment_perception>",
+             "<answer><q1>A</q1><q2>B</q2><q3>C</q3><q4>[[0.40, 1.17]]</q4></answer>",
+             " ".join(f"{i / 100:.2f}" for i in range(0, 1000, 7)), " ".join(f"<{i / 10:.1f} seconds>" for i in range(100))]
+    return texts * 4
+
+
+def build_tokenizer(vocab_size: int = 480) -> Any:
+    """A byte-level BPE with Qwen's special tokens at ids 0–6, wrapped as a transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+                              "vision_start_token": "<|vision_start|>", "vision_end_token": "<|vision_end|>"})
+
+
+def build_model(tokenizer: Any, seed: int = 0) -> Any:
+    """A random Qwen3-VL (~0.3 M parameters): 2 text layers of width 64, a 2-block vision tower."""
+    import torch
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    vocab = ((len(tokenizer) + 63) // 64) * 64
+    cfg = Qwen3VLConfig(
+        text_config=dict(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=8192,
+                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 2, 2],
+                                          "mrope_interleaved": True},
+                         bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+                         pad_token_id=ids["<|endoftext|>"]),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16,
+                           spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=64,
+                           num_position_embeddings=64, deepstack_visual_indexes=[0], in_channels=3),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(cfg)
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model
+
+
+def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
+    """Save a tiny model + tokenizer (with the Qwen3-VL chat template) to ``out_dir``; returns it."""
+    from .processor import chat_template
+
+    out_dir = Path(out_dir)
+    if (out_dir / "config.json").exists():
+        return out_dir
+    tok = build_tokenizer()
+    tok.chat_template = chat_template(False)
+    model = build_model(tok, seed)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.replace(out_dir)
+    return out_dir

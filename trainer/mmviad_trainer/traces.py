@@ -1,0 +1,88 @@
+"""PS-SFT trace synthesis and filtering.
+
+A trace is kept only if it has the four sections once each, non-empty, in order
+(:mod:`structure`), *and* :func:`pipeline.grammar.parse_response` reads back exactly the ground
+truth for Q1–Q4. Discards are counted by reason and written beside the traces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from tqdm import tqdm
+
+from pipeline.grammar import parse_response
+
+from .io import atomic_write_json, atomic_write_text
+from .records import ground_truth
+from .structure import structure_problem
+from .teacher import Teacher
+
+
+def check_trace(trace: str, rec: dict[str, Any]) -> Optional[str]:
+    """``None`` when the trace is usable for ``rec``; otherwise the discard reason."""
+    problem = structure_problem(trace)
+    if problem is not None:
+        if problem.startswith("missing"):
+            return "missing_section"
+        if "order" in problem:
+            return "wrong_order"
+        return "malformed"
+    gt = ground_truth(rec)
+    p = parse_response(trace, gt.q2_options, gt.q3_options)
+    if p.errors:
+        return "unparseable_answer"
+    if (p.q1, p.q2, p.q3) != (gt.q1, gt.q2, gt.q3):
+        return "answer_mismatch"
+    if [[round(a, 2), round(b, 2)] for a, b in (p.q4 or [])] != gt.intervals:
+        return "answer_mismatch"
+    return None
+
+
+def synthesize(records: Iterable[dict[str, Any]], teacher: Teacher, progress: bool = True
+               ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Write a trace per record and filter; returns kept rows ``{clip_id, trace, teacher}`` and counts."""
+    kept, counts = [], Counter()
+    recs = list(records)
+    for rec in tqdm(recs, desc=f"traces ({teacher.name})", unit="clip", disable=not progress):
+        try:
+            trace = teacher.write(rec)
+        except RuntimeError as e:
+            counts["teacher_error"] += 1
+            tqdm.write(f"warning: {e}")
+            continue
+        reason = check_trace(trace, rec)
+        if reason is None:
+            kept.append({"clip_id": rec["clip_id"], "trace": trace, "teacher": teacher.name})
+            counts["kept"] += 1
+        else:
+            counts[reason] += 1
+    counts["total"] = len(recs)
+    counts["discarded"] = counts["total"] - counts["kept"]
+    return kept, dict(counts)
+
+
+def write_traces(rows: list[dict[str, Any]], counts: dict[str, int], out_dir: Path) -> Path:
+    """``traces.jsonl`` and ``trace_counts.json`` in ``out_dir`` (atomic); returns the JSONL path."""
+    out_dir = Path(out_dir)
+    path = out_dir / "traces.jsonl"
+    atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    atomic_write_json(out_dir / "trace_counts.json", counts)
+    return path
+
+
+def read_traces(path: Path) -> dict[str, str]:
+    """``clip_id → trace`` from a ``traces.jsonl``."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                    out[row["clip_id"]] = row["trace"]
+                except (json.JSONDecodeError, KeyError) as e:
+                    raise ValueError(f"{path}:{lineno}: bad trace row ({e})") from None
+    return out
