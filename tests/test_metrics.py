@@ -67,3 +67,17 @@ def test_breakdown_and_markdown():
     assert "## By material" in md and "| cup0 |" in md
     with pytest.raises(ValueError):
         evaluate_scores(recs, scores[:1])
+
+
+def test_score_predictions_is_the_shared_entry_point(smoke_built):
+    """The trainer's final eval calls this; perfect answers score 100, garbage scores 0 and is counted."""
+    from pipeline.eval import score_predictions
+    from pipeline.grammar import format_answer
+    from pipeline.io import read_jsonl
+
+    recs = read_jsonl(smoke_built / "qa" / "standard" / "test.jsonl")
+    perfect = [format_answer(r["q1"]["answer"], r["q2"]["answer"], r["q3"]["answer"], r["q4"]["answer"]) for r in recs]
+    good = score_predictions(recs, perfect)["overall"]
+    assert good["q1_acc"] == good["q2_acc"] == good["q3_acc"] == good["q4_miou"] == 100.0
+    bad = score_predictions(recs, ["I cannot tell."] * len(recs))["overall"]
+    assert bad["q1_acc"] == bad["q4_miou"] == 0.0 and bad["unparseable"]["q4"] == len(recs)
