@@ -33,9 +33,9 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
 
 
 def _jobs(args: argparse.Namespace, cfg: Config, out: Path) -> list[dict[str, Any]]:
-    from .plan import load_jobs, write_plan
+    from .plan import ensure_plan, load_jobs
 
-    path = write_plan(cfg, out)  # cheap and idempotent: every stage sees the plan it was configured with
+    path = ensure_plan(cfg, out)  # re-plans only when the config or the object sources changed
     n = args.num_shards or cfg.num_shards
     if args.shard is not None and not (0 <= args.shard < n):
         raise ConfigError(f"--shard {args.shard} is out of range for {n} shard(s)")
@@ -114,11 +114,11 @@ def cmd_clips(args: argparse.Namespace) -> int:
 
 def cmd_qa(args: argparse.Namespace) -> int:
     from .clips import gather_clips
-    from .plan import load_jobs, write_plan
+    from .plan import ensure_plan, load_jobs
     from .qa import build_qa
 
     cfg, out = _setup(args)
-    jobs = load_jobs(write_plan(cfg, out))
+    jobs = load_jobs(ensure_plan(cfg, out))
     clips = gather_clips(out)
     counts = build_qa(clips, jobs, cfg, out)
     done = {c["job_id"] for c in clips}
@@ -133,21 +133,21 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .contact_sheet import write_contact_sheet
-    from .plan import load_jobs, write_plan
+    from .plan import ensure_plan, load_jobs
 
     cfg, out = _setup(args)
     dest = args.dest or out / "contact_sheet.png"
-    write_contact_sheet(out, load_jobs(write_plan(cfg, out)), dest, args.columns, args.tile_width)
+    write_contact_sheet(out, load_jobs(ensure_plan(cfg, out)), dest, args.columns, args.tile_width)
     print(f"sheet: {dest}")
     return 0
 
 
 def cmd_card(args: argparse.Namespace) -> int:
     from .card import write_card
-    from .plan import load_jobs, write_plan
+    from .plan import ensure_plan, load_jobs
 
     cfg, out = _setup(args)
-    print(f"card: {write_card(cfg, out, load_jobs(write_plan(cfg, out)))}")
+    print(f"card: {write_card(cfg, out, load_jobs(ensure_plan(cfg, out)))}")
     return 0
 
 

@@ -8,6 +8,7 @@ so adding a job never changes another job.
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from tqdm import tqdm
 
 from .config import Config
 from .ids import GOOD, job_id, validate_id
-from .io import dumps, iter_jsonl, write_jsonl
+from .config import config_dict
+from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
 from .seeds import cycles_seed, derive_seed, rng_for
 
 JOB_FIELDS = ("job_id", "shard", "category", "group", "object_index", "defect", "trajectory", "object",
@@ -110,14 +112,51 @@ def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
     return jobs
 
 
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def plan_fingerprint(cfg: Config) -> str:
+    """sha256 of everything a plan depends on: the resolved config, the planning code, and the
+    object sources (library specs, or the names and sizes of a loaded dataset's files)."""
+    h = hashlib.sha256(dumps(config_dict(cfg)).encode())
+    code = [_PACKAGE / "plan.py", _PACKAGE / "seeds.py", _PACKAGE / "ids.py", *sorted((_PACKAGE / "objects").glob("*.py"))]
+    src = cfg.objects.source
+    if src.kind == "procedural":
+        from .objects.library import DEFAULT_LIBRARY
+
+        data = sorted(Path(src.library or DEFAULT_LIBRARY).glob("*.yaml"))
+        for f in code + data:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    else:
+        for f in code:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        root = Path(src.root)
+        for f in sorted(p for p in root.rglob("*") if p.is_file()):
+            h.update(f"{f.relative_to(root)}\0{f.stat().st_size}\0{f.stat().st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def write_plan(cfg: Config, out: Path) -> Path:
-    """Write ``<out>/jobs.jsonl`` (atomically; unchanged bytes if it already matches)."""
+    """Write ``<out>/jobs.jsonl`` (atomically; unchanged bytes if it already matches) and its
+    fingerprint (``jobs.fingerprint``), written last."""
     path = Path(out) / "jobs.jsonl"
     jobs = plan_jobs(cfg)
     text = "".join(dumps(j) + "\n" for j in jobs)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         write_jsonl(path, jobs)
+    atomic_write_text(Path(out) / "jobs.fingerprint", plan_fingerprint(cfg) + "\n")
     return path
+
+
+def ensure_plan(cfg: Config, out: Path) -> Path:
+    """The plan of ``cfg`` in ``out``: reuse ``jobs.jsonl`` when its fingerprint still matches (planning
+    builds meshes and cuts defects, seconds per object), else plan again. A file edited by hand under
+    an unchanged config is used as it is, and validated when loaded."""
+    path = Path(out) / "jobs.jsonl"
+    fp = Path(out) / "jobs.fingerprint"
+    if path.exists() and fp.exists() and fp.read_text().strip() == plan_fingerprint(cfg):
+        return path
+    return write_plan(cfg, out)
 
 
 def load_jobs(path: Path, shard: int | None = None, num_shards: int | None = None) -> list[dict[str, Any]]:

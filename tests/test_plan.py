@@ -84,3 +84,21 @@ def test_hand_edited_job_file_is_rejected_with_line(tmp_path):
     path.write_text(lines[0] + "\n{not json\n")
     with pytest.raises(ValueError, match=r"jobs.jsonl:2: not valid JSON"):
         load_jobs(path)
+
+
+def test_stages_reuse_the_plan_until_config_or_sources_change(tmp_path):
+    """Planning builds meshes (seconds per object): later stages reuse jobs.jsonl while its
+    fingerprint matches, and plan again when the config changes."""
+    from pipeline.plan import ensure_plan, plan_fingerprint
+
+    cfg = load_config(ROOT / "manifests" / "smoke.yaml")
+    path = ensure_plan(cfg, tmp_path)
+    assert (tmp_path / "jobs.fingerprint").read_text().strip() == plan_fingerprint(cfg)
+    marker = path.read_text() + "\n"          # a change only a re-plan would undo
+    path.write_text(marker)
+    assert ensure_plan(cfg, tmp_path).read_text() == marker
+    other = Config.model_validate({**cfg.model_dump(), "seed": cfg.seed + 1})
+    assert plan_fingerprint(other) != plan_fingerprint(cfg)
+    assert ensure_plan(other, tmp_path).read_text() != marker
+    assert ensure_plan(other, tmp_path).read_text() == "".join(json.dumps(j, sort_keys=True, separators=(",", ":")) + "\n"
+                                                               for j in plan_jobs(other))
