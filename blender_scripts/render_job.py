@@ -23,6 +23,8 @@ import bpy  # noqa: E402
 import render_settings  # noqa: E402
 import scene_build  # noqa: E402
 
+EXIT_CONFIG = 4  # the host does not retry this exit code; the reason is the log's FATAL line
+
 
 def _args(argv: list[str]) -> Path:
     if "--" in argv:
@@ -57,7 +59,11 @@ def main() -> None:
     out = Path(spec["output"])
     t_start = time.perf_counter()
     scene_build.reset()
-    used = render_settings.configure(spec["render"])
+    try:
+        used = render_settings.configure(spec["render"])
+    except RuntimeError as e:  # e.g. no GPU: a setup error that a retry cannot fix
+        print(f"[render_job] FATAL: {e}", flush=True)
+        raise SystemExit(EXIT_CONFIG)
     mats = scene_build.add_object(spec)
     scene_build.add_floor(spec)
     scene_build.add_world(spec)
@@ -96,6 +102,8 @@ def main() -> None:
         "render": {**spec["render"], **used},
         "marked_mode": spec["marked"],
         "marked_rendered": bool(times["marked"]),
+        "look": {"material": spec["material"], "environment": spec["environment"], "floor": spec["floor"],
+                 "pose": spec.get("pose")},
         "frames": len(frames),
         "camera": spec["camera"],
         "timings": {"setup_s": round(t_setup, 4), "unmarked_s": [round(t, 4) for t in times["unmarked"]],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 
 
@@ -21,7 +23,9 @@ def select_gpu() -> str:
             for d in prefs.devices:
                 d.use = d.type == backend
             return backend
-    raise RuntimeError("render.device is 'gpu' but Blender found no OptiX or CUDA device")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    raise RuntimeError("render.device is 'gpu' but Blender found no OptiX or CUDA device "
+                       f"(CUDA_VISIBLE_DEVICES={visible!r}); refusing to fall back to the CPU")
 
 
 def configure(r: dict) -> dict:
@@ -41,7 +45,10 @@ def configure(r: dict) -> dict:
     else:
         scene.render.threads_mode = "AUTO"
     cy.samples = int(r["samples"])
-    cy.use_adaptive_sampling = False
+    threshold = float(r.get("adaptive_threshold", 0.0))
+    cy.use_adaptive_sampling = threshold > 0  # off on CPU: no gain at low sample counts (notes §B2)
+    if threshold > 0:
+        cy.adaptive_threshold = threshold
     cy.seed = int(r["seed"])
     cy.use_animated_seed = False
     cy.use_denoising = r["denoise"] != "off"
@@ -61,7 +68,9 @@ def configure(r: dict) -> dict:
     scene.render.image_settings.color_depth = "8"
     scene.render.image_settings.compression = 15  # PNG zlib level: fast writes, files barely larger
     scene.view_settings.view_transform = "Standard"  # keep the red paint saturated
-    return {"backend": backend, "threads": scene.render.threads}
+    return {"backend": backend, "threads": scene.render.threads,
+            "gpu_devices": [d.name for d in bpy.context.preferences.addons["cycles"].preferences.devices
+                            if d.use and d.type != "CPU"] if backend != "CPU" else []}
 
 
 def setup_mask_pass(directory: str) -> bpy.types.Node:

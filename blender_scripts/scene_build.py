@@ -7,6 +7,8 @@ import math
 import bpy
 import numpy as np
 
+import looks
+
 DEFECT_PASS_INDEX = 1
 
 
@@ -59,9 +61,8 @@ def add_object(spec: dict) -> dict[str, bpy.types.Material]:
     Slot 1 holds either an identical copy with ``pass_index = 1`` (unmarked: looks the same, but the
     Material Index pass marks its pixels) or the red paint (marked)."""
     m = spec["material"]
-    body = principled("body", m["base_color"], m["roughness"], m["metallic"])
-    hidden = principled("defect_hidden", m["base_color"], m["roughness"], m["metallic"],
-                        pass_index=DEFECT_PASS_INDEX)
+    body = looks.object_material("body", m)
+    hidden = looks.object_material("defect_hidden", m, pass_index=DEFECT_PASS_INDEX)
     d = spec["defect_material"]
     emission = d["base_color"] if d.get("emission_strength", 0.0) > 0 else None
     red = principled("defect_red", d["base_color"], d["roughness"], 0.0, emission=emission,
@@ -73,43 +74,13 @@ def add_object(spec: dict) -> dict[str, bpy.types.Material]:
 
 
 def add_floor(spec: dict) -> None:
-    f = spec["floor"]
-    bpy.ops.mesh.primitive_plane_add(size=f.get("size", 40.0), location=(0, 0, 0))
-    plane = bpy.context.active_object
-    mat = bpy.data.materials.new("floor")
-    mat.use_nodes = True
-    nt = mat.node_tree
-    bsdf = nt.nodes["Principled BSDF"]
-    bsdf.inputs["Roughness"].default_value = f["roughness"]
-    checker = nt.nodes.new("ShaderNodeTexChecker")
-    checker.inputs["Color1"].default_value = (*f["color_a"], 1.0)
-    checker.inputs["Color2"].default_value = (*f["color_b"], 1.0)
-    checker.inputs["Scale"].default_value = f["scale"]
-    nt.links.new(checker.outputs["Color"], bsdf.inputs["Base Color"])
-    plane.data.materials.append(mat)
+    """The procedural floor, placed by the host below the object (``looks.build_floor``)."""
+    looks.build_floor(spec["floor"])
 
 
 def add_world(spec: dict) -> None:
-    e = spec["environment"]
-    world = bpy.data.worlds.new("world")
-    bpy.context.scene.world = world
-    world.use_nodes = True
-    nt = world.node_tree
-    bg = nt.nodes["Background"]
-    sky = nt.nodes.new("ShaderNodeTexSky")
-    sky.sky_type = "SINGLE_SCATTERING"
-    sky.sun_elevation = math.radians(e["sun_elevation_deg"])
-    sky.sun_rotation = math.radians(e["sun_rotation_deg"])
-    nt.links.new(sky.outputs["Color"], bg.inputs["Color"])
-    bg.inputs["Strength"].default_value = e["strength"]
-    # A sun lamp along the sky's sun direction gives crisp shading and contact shadows.
-    sun = bpy.data.lights.new("sun", "SUN")
-    sun.energy = e.get("sun_strength", 2.5)
-    sun.angle = math.radians(3.0)
-    sun_obj = bpy.data.objects.new("sun", sun)
-    sun_obj.rotation_euler = (math.radians(90 - e["sun_elevation_deg"]), 0.0,
-                              math.radians(e["sun_rotation_deg"]) + math.pi / 2)
-    bpy.context.scene.collection.objects.link(sun_obj)
+    """Sky, studio, indoor or HDRI world with its lights (``looks.build_environment``)."""
+    looks.build_environment(spec["environment"])
 
 
 def add_camera(spec: dict) -> bpy.types.Object:

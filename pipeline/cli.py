@@ -65,6 +65,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     frames = len(jobs) * cfg.render.orbit_frames
     print(f"plan: {len(jobs)} jobs ({n_def} defective, {len(jobs) - n_def} normal) in {cfg.num_shards} shard(s), "
           f"{frames} frames per pass, {len(jobs) * (cfg.render.orbit_frames // cfg.render.clip_frames)} clips → {path}")
+    from .scenery.report import plan_summary
+    print(plan_summary(cfg, jobs))
+    if getattr(args, "estimate", False):
+        from .estimate import calibrate, estimate, format_estimate
+
+        cal = calibrate(cfg, jobs, out, args.calibration_frames, args.calibration_device)
+        print(format_estimate(cfg, cal, estimate(cfg, jobs, cal)))
     return 0
 
 
@@ -91,6 +98,11 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     ids = [j["job_id"] for j in jobs]
     status = annotate_jobs(ids, cfg, out, progress=not args.no_progress, force=args.force)
     rc = _report("annotate", status, out)
+    from .scenery.report import format_agreement, visibility_agreement
+
+    vis = visibility_agreement(cfg, jobs, out)  # planned (ray-cast) vs rendered visibility
+    if vis["jobs"]:
+        print(format_agreement(vis) + f" → {out / 'reports' / 'visibility.json'}")
     if getattr(args, "report", False):
         from .agreement import REPORT_DIR, write_report
 
@@ -275,7 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=fn)
         return sp
 
-    add("plan", cmd_plan, "resolve every random choice and write <out>/jobs.jsonl", shard=False)
+    pl = add("plan", cmd_plan, "resolve every random choice and write <out>/jobs.jsonl", shard=False)
+    pl.add_argument("--estimate", action="store_true", help="also render a short calibration on this machine and "
+                    "print the expected frames, disk and render hours")
+    pl.add_argument("--calibration-frames", type=int, default=2, help="frames to time (default: %(default)s)")
+    pl.add_argument("--calibration-device", choices=("cpu", "gpu"), default=None,
+                    help="override render.device for the calibration (default: the config's)")
     r = add("render", cmd_render, "render a shard's jobs as Ray tasks, one fresh Blender process per job "
             "(local Ray, or the cluster named by RAY_ADDRESS)")
     r.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
@@ -331,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"mmviad: config error:\n{e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, KeyError) as e:  # ReviewError is a ValueError
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:  # ReviewError is a ValueError
         print(f"mmviad: error: {e}", file=sys.stderr)
         return 2
 

@@ -115,13 +115,45 @@ class ObjectsConfig(_Strict):
         return _check_range(v, 1e-4, 0.5, "defect_depth")
 
 
+class VisibilityConfig(_Strict):
+    """Visibility-aware orbit planning (``pipeline/scenery/visibility.py``): ray-cast the defect
+    faces from the planned camera path before rendering. With ``target_share`` set, start azimuths
+    are chosen so that this share of *all* clips (normal objects included) shows the defect."""
+    predict: bool = True
+    target_share: Optional[float] = Field(None, ge=0.0, le=1.0)
+    candidates: int = Field(36, ge=1, le=3600)     # start azimuths tried per job (multiples of one frame)
+    samples: int = Field(96, ge=1, le=100_000)      # defect faces ray-cast per frame
+
+
 class SceneConfig(_Strict):
-    """Randomized scene parameters (camera orbit, pose, look)."""
+    """Randomized scene parameters (camera orbit, pose, look). Look specs come from
+    ``assets`` (folders materials/, environments/, floors/; default: the repo's assets/)."""
     elevation_deg: Range = (15.0, 35.0)
     distance_factor: Range = (2.6, 3.2)   # camera distance / object bounding radius
     yaw_deg: Range = (0.0, 360.0)
+    tilt_deg: Range = (0.0, 5.0)          # tilt about a random horizontal axis
     scale: Range = (0.9, 1.1)
     lens_mm: float = Field(35.0, gt=5, lt=300)
+    jitter_deg: float = Field(1.0, ge=0.0, le=10.0)          # smooth elevation/azimuth wobble bound
+    jitter_distance: float = Field(0.02, ge=0.0, le=0.2)     # relative distance wobble bound
+    assets: Optional[Path] = None
+    material_groups: Optional[list[str]] = None   # restrict to these groups (default: all)
+    environments: Optional[list[str]] = None      # restrict to these environment names (default: all)
+    floors: Optional[list[str]] = None            # restrict to these floor names (default: all)
+    hdri_dir: Optional[Path] = None               # *.exr / *.hdr files here join the environment pool
+    hdri_share: float = Field(0.5, ge=0.0, le=1.0)  # chance of an HDRI when hdri_dir holds any
+    hdri_strength: Range = (0.6, 1.4)
+    visibility: VisibilityConfig = VisibilityConfig()
+
+    @field_validator("tilt_deg")
+    @classmethod
+    def _tilt(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 30.0, "tilt_deg")
+
+    @field_validator("hdri_strength")
+    @classmethod
+    def _hdri(cls, v: Range) -> Range:
+        return _check_range(v, 0.0, 100.0, "hdri_strength")
 
     @field_validator("elevation_deg")
     @classmethod
@@ -140,6 +172,9 @@ class SceneConfig(_Strict):
 
 
 class RenderConfig(_Strict):
+    """Render settings. ``profile`` fills in defaults for keys the config does not set
+    (``pipeline/profiles.py``: ``cpu``, the default, and ``paper``, 1920×1080 at 30 fps on GPU)."""
+    profile: Literal["cpu", "paper"] = "cpu"
     width: int = Field(320, ge=16, le=7680)
     height: int = Field(180, ge=16, le=4320)
     samples: int = Field(8, ge=1, le=65536)
@@ -154,6 +189,14 @@ class RenderConfig(_Strict):
     marked: Literal["render", "composite"] = "render"
     retries: int = Field(2, ge=0, le=10)
     timeout_s: int = Field(3600, ge=10, le=7 * 24 * 3600)
+    adaptive_threshold: float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off
+    kernel_cache_dir: Optional[Path] = None  # GPU kernel caches (CUDA/OptiX/Cycles) on a persistent volume
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile(cls, data):
+        from .profiles import apply_profile
+        return apply_profile(data)
 
     @field_validator("width", "height")
     @classmethod

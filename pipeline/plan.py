@@ -7,7 +7,6 @@ so adding a job never changes another job.
 
 from __future__ import annotations
 
-import colorsys
 import hashlib
 import math
 from pathlib import Path
@@ -20,6 +19,7 @@ from .config import Config
 from .ids import GOOD, job_id, validate_id
 from .config import config_dict
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
+from .scenery.planning import plan_visibility, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
 JOB_FIELDS = ("job_id", "shard", "category", "group", "object_index", "defect", "trajectory", "object",
@@ -42,35 +42,6 @@ def shard_of(index: int, num_shards: int) -> int:
     return index % num_shards
 
 
-def _uniform(rng: np.random.Generator, r: tuple[float, float]) -> float:
-    return float(rng.uniform(r[0], r[1])) if r[1] > r[0] else float(r[0])
-
-
-def _material(rng: np.random.Generator) -> dict[str, Any]:
-    """A plain Principled material. Hues avoid red so the red defect paint stays distinguishable."""
-    hue = float(rng.uniform(0.08, 0.92))
-    sat = float(rng.uniform(0.15, 0.6))
-    val = float(rng.uniform(0.45, 0.85))
-    r, g, b = colorsys.hsv_to_rgb(hue, sat, val)
-    metallic = float(rng.choice([0.0, 0.0, 0.0, 1.0]))
-    return {"name": "metal" if metallic else "plastic", "base_color": [round(r, 4), round(g, 4), round(b, 4)],
-            "roughness": round(float(rng.uniform(0.25, 0.6)), 4), "metallic": metallic}
-
-
-def _environment(rng: np.random.Generator) -> dict[str, Any]:
-    return {"kind": "sky", "sun_elevation_deg": round(float(rng.uniform(25, 65)), 3),
-            "sun_rotation_deg": round(float(rng.uniform(0, 360)), 3),
-            "strength": round(float(rng.uniform(0.02, 0.05)), 4),
-            "sun_strength": round(float(rng.uniform(1.0, 2.0)), 4)}
-
-
-def _floor(rng: np.random.Generator) -> dict[str, Any]:
-    base = float(rng.uniform(0.25, 0.6))
-    tint = rng.uniform(-0.05, 0.05, size=3)
-    a = [round(float(np.clip(base + t, 0, 1)), 4) for t in tint]
-    b = [round(float(np.clip(x * 0.75, 0, 1)), 4) for x in a]
-    return {"kind": "checker", "color_a": a, "color_b": b, "scale": round(float(rng.uniform(4, 12)), 3),
-            "roughness": round(float(rng.uniform(0.5, 0.9)), 4)}
 
 
 def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
@@ -91,22 +62,13 @@ def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
         group = cat_source.group(cat)
         for t in range(oc.trajectories_per_object):
             jid = job_id(cat, idx, defect, t)
-            pose_rng = rng_for(cfg.seed, jid, "pose")
-            cam_rng = rng_for(cfg.seed, jid, "camera")
             jobs.append({
                 "job_id": jid, "category": cat, "group": group, "object_index": idx,
                 "defect": defect, "trajectory": t, "object": obj,
-                "pose": {"yaw_deg": round(_uniform(pose_rng, cfg.scene.yaw_deg), 4),
-                         "scale": round(_uniform(pose_rng, cfg.scene.scale), 4)},
-                "camera": {"elevation_deg": round(_uniform(cam_rng, cfg.scene.elevation_deg), 4),
-                           "distance_factor": round(_uniform(cam_rng, cfg.scene.distance_factor), 4),
-                           "start_azimuth_deg": round(float(cam_rng.uniform(0, 360)), 4),
-                           "lens_mm": cfg.scene.lens_mm},
-                "material": _material(rng_for(cfg.seed, jid, "material")),
-                "environment": _environment(rng_for(cfg.seed, jid, "environment")),
-                "floor": _floor(rng_for(cfg.seed, jid, "floor")),
+                **sample_scene(cfg, jid),  # pose, camera, material, environment, floor
                 "seeds": {"cycles": cycles_seed(cfg.seed, jid), "qa": derive_seed(cfg.seed, jid, "qa")},
             })
+    plan_visibility(jobs, cfg)
     for i, job in enumerate(jobs):
         job["shard"] = shard_of(i, cfg.num_shards)
     return jobs
@@ -119,20 +81,26 @@ def plan_fingerprint(cfg: Config) -> str:
     """sha256 of everything a plan depends on: the resolved config, the planning code, and the
     object sources (library specs, or the names and sizes of a loaded dataset's files)."""
     h = hashlib.sha256(dumps(config_dict(cfg)).encode())
-    code = [_PACKAGE / "plan.py", _PACKAGE / "seeds.py", _PACKAGE / "ids.py", *sorted((_PACKAGE / "objects").glob("*.py"))]
+    files = [_PACKAGE / "plan.py", _PACKAGE / "seeds.py", _PACKAGE / "ids.py",
+             *sorted((_PACKAGE / "objects").glob("*.py")), *sorted((_PACKAGE / "scenery").glob("*.py"))]
+    looks = Path(cfg.scene.assets) if cfg.scene.assets else _PACKAGE.parent / "assets"
+    for sub in ("materials", "environments", "floors"):
+        files += sorted((looks / sub).glob("*.yaml"))
     src = cfg.objects.source
+    listed: list[Path] = []  # large inputs: names, sizes and times rather than contents
     if src.kind == "procedural":
         from .objects.library import DEFAULT_LIBRARY
 
-        data = sorted(Path(src.library or DEFAULT_LIBRARY).glob("*.yaml"))
-        for f in code + data:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        files += sorted(Path(src.library or DEFAULT_LIBRARY).glob("*.yaml"))
     else:
-        for f in code:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
-        root = Path(src.root)
-        for f in sorted(p for p in root.rglob("*") if p.is_file()):
-            h.update(f"{f.relative_to(root)}\0{f.stat().st_size}\0{f.stat().st_mtime_ns}\n".encode())
+        listed += sorted(p for p in Path(src.root).rglob("*") if p.is_file())
+    if cfg.scene.hdri_dir:
+        listed += sorted(p for p in Path(cfg.scene.hdri_dir).iterdir() if p.is_file())
+    for f in files:
+        h.update(f"{f.name}\0".encode() + f.read_bytes())
+    for f in listed:
+        st = f.stat()
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 

@@ -69,7 +69,7 @@ def qa_record(clip: dict[str, Any], job: dict[str, Any], groups: list[str], labe
         "category": job["category"], "group": job["group"], "defect": job["defect"] or GOOD,
         "visible_intervals": [[float(a), float(b)] for a, b in visible],
         "provenance": provenance, "split": split,
-        "material": job["material"]["name"], "environment": job["environment"]["kind"],
+        "material": job["material"]["name"], "environment": job["environment"].get("name", job["environment"]["kind"]),
         "q1": {"question": Q1_TEXT, "options": dict(Q1_OPTIONS), "answer": "A" if has else "B"},
         "q2": {"question": Q2_TEXT, "options": q2_opts, "answer": q2_ans},
         "q3": {"question": Q3_TEXT, "options": q3_opts, "answer": q3_ans},

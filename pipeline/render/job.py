@@ -24,6 +24,7 @@ from ..ids import validate_id
 from ..io import read_json, write_json
 from .blender import run_blender
 from .composite import composite_marked
+from .gpu import EXIT_CONFIG, fatal_reason
 from .scene import build_mesh, scene_spec
 
 PASSES = ("unmarked", "marked", "mask")
@@ -130,6 +131,11 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
                     break
                 except RuntimeError as e:
                     err = f"incomplete output: {e}"
+            elif code == EXIT_CONFIG:  # a setup error (e.g. no GPU): retrying cannot help
+                err = f"Blender refused the job: {fatal_reason(log) or 'see the log'} (exit code {code})"
+                with open(log, "a") as f:
+                    f.write(f"\n[mmviad] attempt {attempts} failed: {err}; not retried\n")
+                break
             else:
                 err = f"Blender exited with code {code} (attempt {attempts})"
             with open(log, "a") as f:

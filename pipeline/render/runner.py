@@ -14,7 +14,9 @@ from typing import Any
 from tqdm import tqdm
 
 from ..config import Config
-from .job import JobResult, is_done, render_job
+from .gpu import gpu_env
+from ..io import write_json
+from .job import JobResult, error_path, is_done, render_job
 
 
 def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
@@ -31,10 +33,9 @@ def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
 
 def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str) -> dict[str, Any]:
     cfg = Config.model_validate(cfg_json)
-    env = {}
-    if cfg.render.device == "gpu":
-        # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender.
-        env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender, with the
+    # kernel-cache folders (pipeline/render/gpu.py).
+    env = gpu_env(cfg.render.device, cfg.render.kernel_cache_dir)
     return vars(render_job(job, cfg, Path(out), env))
 
 
@@ -54,6 +55,14 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bo
             else:
                 ray.init(num_cpus=cores, num_gpus=None, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
+        if cfg.render.device == "gpu" and not ray.cluster_resources().get("GPU", 0):
+            # A task asking for a GPU would wait forever; fail every job loudly instead.
+            msg = ("render.device is 'gpu' but the Ray cluster has no GPU "
+                   f"({'RAY_ADDRESS=' + address if address else 'local Ray'}); refusing to fall back to the CPU")
+            for j in todo:
+                write_json(error_path(out, j["job_id"]), {"job_id": j["job_id"], "error": msg, "attempts": 0})
+                results[j["job_id"]] = JobResult(j["job_id"], "failed", error=msg)
+            return [results[j["job_id"]] for j in jobs]
         cpus, threads, _ = task_resources(cfg, cores)
         cfg_json = cfg.model_dump(mode="json")
         cfg_json["render"]["threads"] = threads

@@ -16,7 +16,9 @@ import trimesh
 from ..config import Config
 from ..objects import DefectMesh
 from ..objects.sources import object_mesh
-from ..plan import orbit_azimuths
+from ..scenery.orbit import camera_frames
+from ..scenery.pose import posed_mesh
+from ..scenery.spec import resolve_look
 
 # No emission: an emissive paint becomes a mesh light and changes light sampling (noise) everywhere.
 DEFECT_PAINT = {"base_color": [0.9, 0.0, 0.0], "roughness": 0.5, "emission_strength": 0.0}
@@ -24,13 +26,9 @@ SENSOR_WIDTH_MM = 36.0  # Blender's default sensor, fit horizontally
 
 
 def build_mesh(job: dict[str, Any], cfg: Config) -> DefectMesh:
-    """The job's object in world space: normalized mesh with its defect → pose (yaw, scale), base on z = 0."""
-    dm = object_mesh(job, cfg)  # procedural library or a loaded (Anomaly-ShapeNet) mesh, normalized
-    yaw = math.radians(job["pose"]["yaw_deg"])
-    rot = trimesh.transformations.rotation_matrix(yaw, [0, 0, 1])[:3, :3]
-    v = dm.vertices @ rot.T * job["pose"]["scale"]
-    v[:, 2] -= v[:, 2].min()
-    return DefectMesh(v, dm.faces, dm.vertex_mask, dm.face_mask)
+    """The job's object in world space: normalized mesh with its defect (procedural library or a loaded
+    Anomaly-ShapeNet mesh) → pose (yaw, tilt, scale), base on z = 0."""
+    return posed_mesh(object_mesh(job, cfg), job["pose"])
 
 
 def vertical_fov(cfg: Config, lens_mm: float) -> float:
@@ -39,29 +37,16 @@ def vertical_fov(cfg: Config, lens_mm: float) -> float:
 
 
 def camera_path(job: dict[str, Any], cfg: Config, mesh: DefectMesh) -> list[dict[str, list[float]]]:
-    """One full orbit: a circle at the job's elevation around the object's bounding-sphere centre.
-
-    The distance is ``distance_factor`` × the distance at which the bounding sphere just fits the
-    vertical field of view, so every object fills the frame the same way whatever its size."""
-    lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
-    center = (lo + hi) / 2.0
-    radius = float(np.linalg.norm(hi - lo) / 2.0)
-    cam = job["camera"]
-    fit = radius / math.sin(vertical_fov(cfg, cam["lens_mm"]) / 2.0)
-    dist = cam["distance_factor"] * fit / 2.2  # 2.2: factors near 1.2–1.5 × fit look right; keep config ranges readable
-    el = math.radians(cam["elevation_deg"])
-    frames = []
-    for az in orbit_azimuths(cam["start_azimuth_deg"], cfg.render.orbit_frames):
-        loc = center + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-        frames.append({"location": [round(float(x), 6) for x in loc],
-                       "target": [round(float(x), 6) for x in center]})
-    return frames
+    """One full orbit around the object's bounding-box centre (``pipeline/scenery/orbit.py``):
+    the job's elevation, a distance fitted to the object's bounds, start azimuth and jitter."""
+    r = cfg.render
+    return camera_frames(job["camera"], mesh.vertices, r.width, r.height, r.orbit_frames)
 
 
 def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Path, output: Path) -> dict[str, Any]:
     """The JSON that ``blender_scripts/render_job.py`` executes."""
     r = cfg.render
-    return {
+    return resolve_look({
         "job_id": job["job_id"],
         "mesh": str(mesh_path),
         "output": str(output),
@@ -75,4 +60,4 @@ def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Pa
         "render": {"width": r.width, "height": r.height, "samples": r.samples, "denoise": r.denoise,
                    "fps": r.fps, "device": r.device, "threads": r.threads, "persistent_data": r.persistent_data,
                    "seed": job["seeds"]["cycles"]},
-    }
+    }, job, cfg, mesh)

@@ -1,0 +1,119 @@
+"""``mmviad plan --estimate``: expected frames, disk and render hours of a config, extrapolated
+from a short calibration render on the current machine.
+
+The calibration renders a few frames of the plan's first defective job (spread over its orbit) at
+the config's own render settings, in a fresh Blender process like a real job, and times them with
+the per-frame timings that ``render_job.py`` writes into ``meta.json``. The first frame carries
+one-off costs (kernel and BVH build, shader compilation) and is counted as setup when more than
+one frame is rendered.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from .config import Config
+from .io import read_json, write_json
+from .render.blender import run_blender
+from .render.gpu import gpu_env
+from .render.runner import task_resources
+from .render.scene import build_mesh, scene_spec
+
+H264_BITS_PER_PIXEL = 0.08  # assumed H.264 CRF ~20 rate for rendered frames (not measured here)
+STARTUP_S = 0.9             # fresh Blender process: interpreter + import bpy (reference notes §B7)
+
+
+@dataclass
+class Calibration:
+    job_id: str
+    frames: int
+    device: str
+    seconds_per_frame: float
+    setup_seconds: float
+    bytes_per_frame: float     # unmarked + mask PNG of one frame
+    folder: str
+
+
+def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 2,
+              device: Optional[str] = None) -> Calibration:
+    """Render ``frames`` frames of one job into ``<out>/calibration/<job_id>`` and time them.
+
+    ``device`` overrides ``render.device`` (e.g. ``cpu`` to estimate a GPU config on a CPU-only
+    machine: the figure is then a CPU figure). Raises ``RuntimeError`` naming the log on failure."""
+    if not jobs:
+        raise ValueError("the plan has no jobs to calibrate on")
+    job = next((j for j in jobs if j["defect"]), jobs[0])
+    if device:
+        cfg = Config.model_validate({**cfg.model_dump(), "render": {**cfg.render.model_dump(), "device": device}})
+    stage = Path(out) / "calibration" / job["job_id"]
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    mesh = build_mesh(job, cfg)
+    mesh.save(stage / "object.npz")
+    spec = scene_spec(job, cfg, mesh, (stage / "object.npz").resolve(), stage.resolve())
+    n = len(spec["camera"]["frames"])
+    picks = sorted({int(i * n / max(frames, 1)) for i in range(max(frames, 1))})
+    spec["camera"]["frames"] = [spec["camera"]["frames"][i] for i in picks]
+    spec["marked"] = "composite"  # time the unmarked pass; a marked render costs the same again
+    write_json(stage / "scene.json", spec)
+    log = stage / "blender.log"
+    code = run_blender(stage / "scene.json", log, cfg.render.timeout_s,
+                       gpu_env(cfg.render.device, cfg.render.kernel_cache_dir))
+    if code != 0 or not (stage / "meta.json").exists():
+        raise RuntimeError(f"calibration render failed (exit code {code}); see {log}")
+    meta = read_json(stage / "meta.json")
+    times = meta["timings"]["unmarked_s"]
+    steady = times[1:] if len(times) > 1 else times
+    per_frame = statistics.median(steady)
+    setup = meta["timings"]["setup_s"] + (times[0] - per_frame if len(times) > 1 else 0.0)
+    sizes = [os.path.getsize(stage / sub / f"{i:04d}.png") for sub in ("unmarked", "mask") for i in range(len(times))]
+    return Calibration(job["job_id"], len(times), cfg.render.device, round(per_frame, 4), round(setup, 4),
+                       sum(sizes) / len(times), str(stage))
+
+
+def estimate(cfg: Config, jobs: list[dict[str, Any]], cal: Calibration, cores: int | None = None) -> dict[str, Any]:
+    """Totals for the whole plan from one calibration (see :func:`format_estimate`)."""
+    r = cfg.render
+    n_def = sum(1 for j in jobs if j["defect"])
+    frames = len(jobs) * r.orbit_frames
+    marked_renders = n_def * r.orbit_frames if r.marked == "render" else 0
+    render_s = (frames + marked_renders) * cal.seconds_per_frame + len(jobs) * (cal.setup_seconds + STARTUP_S)
+    _, _, workers = task_resources(cfg, cores or os.cpu_count() or 1)
+    clips = len(jobs) * (r.orbit_frames // r.clip_frames)
+    # marked PNGs are about as large as unmarked ones (mask PNGs are tiny): count the pair twice
+    png_bytes = 2 * frames * cal.bytes_per_frame
+    mp4_bytes = 2 * frames * r.width * r.height * H264_BITS_PER_PIXEL / 8  # unmarked + marked clips
+    return {"jobs": len(jobs), "defective_jobs": n_def, "clips": clips, "frames_per_pass": frames,
+            "frames_rendered": frames + marked_renders, "seconds_per_frame": cal.seconds_per_frame,
+            "render_hours": render_s / 3600.0, "workers_here": workers,
+            "wall_hours_here": render_s / 3600.0 / workers, "png_bytes": png_bytes, "mp4_bytes": mp4_bytes}
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} PB"
+
+
+def format_estimate(cfg: Config, cal: Calibration, e: dict[str, Any]) -> str:
+    r = cfg.render
+    return "\n".join([
+        f"estimate: {e['jobs']:,} orbits ({e['defective_jobs']:,} defective) → {e['clips']:,} clips; "
+        f"{e['frames_per_pass']:,} frames per pass, {e['frames_rendered']:,} Cycles frames "
+        f"(marked: {r.marked})",
+        f"calibration: {cal.frames} frame(s) of {cal.job_id} at {r.width}x{r.height}, {r.samples} spp, denoise "
+        f"{r.denoise}, device {cal.device} on this machine: {cal.seconds_per_frame:.2f} s/frame, setup "
+        f"{cal.setup_seconds:.2f} s/job (frames in {cal.folder})",
+        f"render time: {e['render_hours']:,.1f} Blender-hours; here with {e['workers_here']} worker(s): "
+        f"{e['wall_hours_here']:,.1f} h wall (divide by the number of such workers on a farm)",
+        f"disk: renders {_size(e['png_bytes'])} (PNG, measured {_size(cal.bytes_per_frame)} per unmarked+mask "
+        f"frame; marked ≈ unmarked), clips ≈ {_size(e['mp4_bytes'])} (H.264, assuming "
+        f"{H264_BITS_PER_PIXEL} bit/pixel)",
+    ])

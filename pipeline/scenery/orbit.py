@@ -1,0 +1,72 @@
+"""The camera orbit: elevation, distance fitted to the object's bounds, start azimuth, and a small
+smooth jitter that closes on itself over the full turn (integer harmonics of the orbit)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .params import sample
+
+SENSOR_WIDTH_MM = 36.0  # Blender's default sensor, fit horizontally
+HARMONICS = (2, 3, 5)
+FIT_DIVISOR = 2.2  # distance_factor × fit / 2.2: factors near 2.6–3.2 frame the object like 1.2–1.5 × fit
+
+
+def sample_jitter(rng: np.random.Generator, amp_deg: float, amp_dist: float) -> dict[str, list[list[float]]]:
+    """Per channel a few ``[harmonic, amplitude, phase]`` terms whose amplitudes sum to at most the bound."""
+    out: dict[str, list[list[float]]] = {}
+    for key, amp in (("elevation_deg", amp_deg), ("azimuth_deg", amp_deg), ("distance", amp_dist)):
+        w = rng.dirichlet(np.ones(len(HARMONICS))) * float(rng.uniform(0.5, 1.0)) * amp
+        out[key] = [[k, round(float(a), 5), round(float(rng.uniform(0, 2 * math.pi)), 5)] for k, a in zip(HARMONICS, w)]
+    return out
+
+
+def sample_camera(rng: np.random.Generator, elevation_deg, distance_factor, lens_mm: float, jitter_deg: float,
+                  jitter_distance: float) -> dict[str, Any]:
+    return {"elevation_deg": sample(rng, list(elevation_deg)), "distance_factor": sample(rng, list(distance_factor)),
+            "start_azimuth_deg": round(float(rng.uniform(0, 360)), 4), "lens_mm": lens_mm,
+            "jitter": sample_jitter(rng, jitter_deg, jitter_distance)}
+
+
+def _wave(terms: list[list[float]], u: np.ndarray) -> np.ndarray:
+    """``Σ a sin(k u + φ)`` with ``u`` the nominal azimuth (radians); integer ``k`` closes the loop."""
+    return sum((a * np.sin(k * u + p) for k, a, p in terms), np.zeros_like(u))
+
+
+def vertical_fov(width: int, height: int, lens_mm: float) -> float:
+    sensor_h = SENSOR_WIDTH_MM * height / width
+    return 2.0 * math.atan(sensor_h / (2.0 * lens_mm))
+
+
+def focal_px(width: int, lens_mm: float) -> float:
+    return lens_mm / SENSOR_WIDTH_MM * width
+
+
+def camera_frames(camera: dict[str, Any], vertices: np.ndarray, width: int, height: int, frames: int,
+                  start_azimuth_deg: float | None = None) -> list[dict[str, list[float]]]:
+    """One full orbit around the bounding-box centre, one pose per frame.
+
+    The distance is ``distance_factor`` × the distance at which the bounding sphere fits the vertical
+    field of view (÷ :data:`FIT_DIVISOR`), so every object fills the frame the same way. Jobs without
+    a ``jitter`` key follow the plain circle."""
+    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    center = (lo + hi) / 2.0
+    radius = float(np.linalg.norm(hi - lo) / 2.0)
+    fit = radius / math.sin(vertical_fov(width, height, camera["lens_mm"]) / 2.0)
+    dist0 = camera["distance_factor"] * fit / FIT_DIVISOR
+    start = camera["start_azimuth_deg"] if start_azimuth_deg is None else start_azimuth_deg
+    # The jitter is a function of the nominal azimuth (not of the frame number), so moving the start
+    # by whole frames rolls the same path: the visibility planner relies on this.
+    nominal = math.radians(start) + 2.0 * math.pi * np.arange(frames) / frames
+    j = camera.get("jitter") or {}
+    az = nominal + np.radians(_wave(j.get("azimuth_deg", []), nominal))
+    el = np.radians(camera["elevation_deg"] + _wave(j.get("elevation_deg", []), nominal))
+    dist = dist0 * (1.0 + _wave(j.get("distance", []), nominal))
+    out = []
+    for a, e, d in zip(az, el, dist):
+        loc = center + d * np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+        out.append({"location": [round(float(x), 6) for x in loc], "target": [round(float(x), 6) for x in center]})
+    return out
