@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import AnnotateConfig, Config
 from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
+from .ids import validate_id
 from .io import read_json, write_json
 from .render.job import job_dir
 
@@ -143,7 +144,7 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
 
 
 def annotation_path(out: Path, job_id: str) -> Path:
-    return Path(out) / "annotations" / f"{job_id}.json"
+    return Path(out) / "annotations" / f"{validate_id(job_id, 'job_id')}.json"
 
 
 def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = True,

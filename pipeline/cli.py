@@ -23,26 +23,66 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _shard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", type=int, default=None, help="only this shard's jobs (0-based; default: all)")
     p.add_argument("--num-shards", type=int, default=None, help="re-shard into N shards (default: the config's)")
+    p.add_argument("--jobs", type=Path, default=None, metavar="FILE",
+                   help="use the jobs in FILE (e.g. a hand-edited jobs.jsonl) instead of re-planning from the config; "
+                   "an invalid job fails alone")
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
     cfg = load_config(args.config)
     out = args.out or Path("out") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
+    _check_writable(out)
     return cfg, out
 
 
-def _jobs(args: argparse.Namespace, cfg: Config, out: Path) -> list[dict[str, Any]]:
+def _check_writable(out: Path) -> None:
+    """Fail the command up front, in one line, when ``out`` cannot take a file (a read-only mount),
+    instead of failing every job with the same error."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=out, prefix=".mmviad-write-check."):
+            pass
+    except OSError as e:
+        raise OSError(e.errno, f"output folder is not writable ({e.strerror})", str(out)) from None
+
+
+def _jobs(args: argparse.Namespace, cfg: Config, out: Path, invalid: dict[str, str] | None = None
+          ) -> list[dict[str, Any]]:
+    """The jobs of this run (a shard of the plan, or of ``--jobs FILE``). With ``invalid``, a job
+    that fails :func:`pipeline.plan.check_job` is returned with its one-line error stored there."""
     from .plan import ensure_plan, load_jobs
 
-    path = ensure_plan(cfg, out)  # re-plans only when the config or the object sources changed
     n = args.num_shards or cfg.num_shards
     if args.shard is not None and not (0 <= args.shard < n):
         raise ConfigError(f"--shard {args.shard} is out of range for {n} shard(s)")
-    return load_jobs(path, getattr(args, "shard", None), args.num_shards)
+    if getattr(args, "jobs", None) is not None:
+        if not args.jobs.is_file():
+            raise FileNotFoundError(f"{args.jobs}: jobs file not found")
+        path = args.jobs
+    else:
+        path = ensure_plan(cfg, out)  # re-plans only when the config or the object sources changed
+    return load_jobs(path, getattr(args, "shard", None), args.num_shards, invalid)
+
+
+def _fail_invalid(stage: str, out: Path, invalid: dict[str, str]) -> dict[str, str]:
+    """Statuses for jobs rejected by :func:`pipeline.plan.check_job`; the render stage also records
+    them like any failed render (``logs/render/<job_id>.{log,error.json}``)."""
+    if stage == "render":
+        from .render.job import record_failure
+
+        for jid, msg in invalid.items():
+            record_failure(out, jid, f"invalid job: {msg}")
+    return {jid: f"failed: invalid job: {msg}" for jid, msg in invalid.items()}
 
 
 def _report(stage: str, status: dict[str, str], out: Path, log_hint: str | None = None) -> int:
+    """Print ``<stage>: N done, M failed, ...`` and one stderr line per failed job with the path to
+    its log; return 1 when any job failed. Stages without their own per-job log (``log_hint`` None)
+    get the failure written to ``<out>/logs/<stage>/<job_id>.log`` so every summary line has one."""
+    from .io import atomic_write_text
+
     counts: dict[str, int] = {}
     for s in status.values():
         key = "failed" if s.startswith("failed") else s
@@ -50,7 +90,15 @@ def _report(stage: str, status: dict[str, str], out: Path, log_hint: str | None 
     print(f"{stage}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) if counts else f"{stage}: no jobs")
     failed = {k: v for k, v in status.items() if v.startswith("failed")}
     for jid, msg in failed.items():
-        hint = f" (log: {out / log_hint.format(job_id=jid)})" if log_hint else ""
+        if log_hint:
+            log = out / log_hint.format(job_id=jid)
+        else:
+            log = out / "logs" / stage / f"{jid}.log"
+            try:
+                atomic_write_text(log, f"{stage} failed: {msg.removeprefix('failed: ')}\n")
+            except OSError:
+                pass  # a full or read-only disk: the summary line below still says what failed
+        hint = f" (log: {log})"
         print(f"  FAILED {jid}: {msg.removeprefix('failed: ')}{hint}", file=sys.stderr)
     return 1 if failed else 0
 
@@ -81,10 +129,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     cfg, out = _setup(args)
     if args.workers is not None:
         cfg = Config.model_validate({**cfg.model_dump(), "render": {**cfg.render.model_dump(), "workers": args.workers}})
-    jobs = _jobs(args, cfg, out)
+    invalid: dict[str, str] = {}
+    jobs = _jobs(args, cfg, out, invalid)
     t0 = time.perf_counter()
-    results = render_jobs(jobs, cfg, out, progress=not args.no_progress)
-    status = {r.job_id: r.status if r.status != "failed" else f"failed: {r.error}" for r in results}
+    results = render_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, out, progress=not args.no_progress)
+    done = {r.job_id: r.status if r.status != "failed" else f"failed: {r.error}" for r in results}
+    bad = _fail_invalid("render", out, invalid)
+    status = {j["job_id"]: done.get(j["job_id"]) or bad[j["job_id"]] for j in jobs}
     rc = _report("render", status, out, "logs/render/{job_id}.log")
     print(f"render: {time.perf_counter() - t0:.1f} s wall")
     return rc
@@ -94,9 +145,11 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from .annotate import annotate_jobs
 
     cfg, out = _setup(args)
-    jobs = _jobs(args, cfg, out)
+    invalid: dict[str, str] = {}
+    jobs = _jobs(args, cfg, out, invalid)
     ids = [j["job_id"] for j in jobs]
-    status = annotate_jobs(ids, cfg, out, progress=not args.no_progress, force=args.force)
+    status = {**annotate_jobs([i for i in ids if i not in invalid], cfg, out, progress=not args.no_progress,
+                              force=args.force), **_fail_invalid("annotate", out, invalid)}
     rc = _report("annotate", status, out)
     from .scenery.report import format_agreement, visibility_agreement
 
@@ -118,8 +171,10 @@ def cmd_clips(args: argparse.Namespace) -> int:
     from .clips import clip_jobs, gather_clips
 
     cfg, out = _setup(args)
-    jobs = _jobs(args, cfg, out)
-    rc = _report("clips", clip_jobs(jobs, cfg, out, progress=not args.no_progress), out)
+    invalid: dict[str, str] = {}
+    jobs = _jobs(args, cfg, out, invalid)
+    status = clip_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, out, progress=not args.no_progress)
+    rc = _report("clips", {**status, **_fail_invalid("clips", out, invalid)}, out)
     print(f"clips: {len(gather_clips(out))} clips indexed in {out / 'clips.jsonl'}")
     return rc
 
@@ -139,6 +194,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
     if missing:
         print(f"qa: {len(missing)} job(s) have no clips yet (not rendered, or failed): {', '.join(missing[:5])}"
               f"{' …' if len(missing) > 5 else ''}", file=sys.stderr)
+        for jid in missing:
+            logs = [p for st in ("render", "annotate", "clips") for p in (out / "logs" / st / f"{jid}.log",)
+                    if p.exists()]
+            print(f"  MISSING {jid}: " + (f"(log: {logs[-1]})" if logs else "no log: not rendered yet"),
+                  file=sys.stderr)
         return 1
     return 0
 
@@ -348,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"mmviad: config error:\n{e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:  # ReviewError is a ValueError
+    except (ValueError, KeyError, RuntimeError) as e:  # ReviewError is a ValueError
+        print(f"mmviad: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a missing input, a read-only or full output folder: one line, no traceback
         print(f"mmviad: error: {e}", file=sys.stderr)
         return 2
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .config import Config
-from .ids import clip_id
+from .ids import clip_id, validate_id
 from .intervals import clip_local, frames_to_seconds
 from .io import iter_jsonl, read_json, write_json, write_jsonl
 from .render.job import job_dir
@@ -30,18 +30,22 @@ def encode_mp4(frames: Iterable[np.ndarray], path: Path, fps: int, crf: int, pre
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     count = 0
-    with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps, 1))
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
-        for rgb in frames:
-            if count == 0:
-                stream.height, stream.width = rgb.shape[:2]
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps, 1))
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            for rgb in frames:
+                if count == 0:
+                    stream.height, stream.width = rgb.shape[:2]
+                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                    container.mux(packet)
+                count += 1
+            for packet in stream.encode():
                 container.mux(packet)
-            count += 1
-        for packet in stream.encode():
-            container.mux(packet)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a missing frame or a full disk leaves no half-written temp file
+        raise
     tmp.replace(path)
     return count
 
@@ -86,7 +90,7 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
 def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
     """Encode the clips of one annotated job; ``skipped`` when its index is newer than its inputs."""
     out = Path(out)
-    jid = job["job_id"]
+    jid = validate_id(job["job_id"], "job_id")
     ann_path = out / "annotations" / f"{jid}.json"
     if not ann_path.exists():
         return "missing"

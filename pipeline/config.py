@@ -100,8 +100,8 @@ class ObjectsConfig(_Strict):
         for k, w in v.items():
             if k not in DEFECT_TYPES:
                 raise ValueError(f"unknown defect type {k!r} (known: {', '.join(DEFECT_TYPES)})")
-            if not (w > 0):
-                raise ValueError(f"weight of {k!r} must be > 0")
+            if not (0 < w < float("inf")):
+                raise ValueError(f"weight of {k!r} must be > 0 and finite")
         return v
 
     @field_validator("defect_area")
@@ -164,6 +164,11 @@ class SceneConfig(_Strict):
     @classmethod
     def _dist(cls, v: Range) -> Range:
         return _check_range(v, 1.2, 20.0, "distance_factor")
+
+    @field_validator("yaw_deg")
+    @classmethod
+    def _yaw(cls, v: Range) -> Range:
+        return _check_range(v, -720.0, 720.0, "yaw_deg")
 
     @field_validator("scale")
     @classmethod

@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import Config
-from .ids import GOOD, job_id, validate_id
 from .config import config_dict
+from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
 from .scenery.planning import plan_visibility, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
@@ -127,20 +127,77 @@ def ensure_plan(cfg: Config, out: Path) -> Path:
     return write_plan(cfg, out)
 
 
-def load_jobs(path: Path, shard: int | None = None, num_shards: int | None = None) -> list[dict[str, Any]]:
-    """Read and validate jobs; ``num_shards`` re-shards the stable order round-robin."""
+def _number(job: dict[str, Any], key: str, field: str, lo: float | None = None) -> None:
+    v = job[key].get(field) if isinstance(job.get(key), dict) else None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{key}.{field}: expected a finite number, got {v!r}")
+    if lo is not None and v <= lo:
+        raise ValueError(f"{key}.{field}: must be > {lo}, got {v!r}")
+
+
+def check_job(job: dict[str, Any]) -> None:
+    """Raise ``ValueError("<field>: <problem>")`` for a job record that the later stages cannot use
+    (a hand-edited ``jobs.jsonl``): missing fields, wrong types, unknown defect or object source."""
+    missing = [k for k in JOB_FIELDS if k not in job]
+    if missing:
+        raise ValueError(f"{missing[0]}: missing field" + (f" (also {', '.join(missing[1:])})" if missing[1:] else ""))
+    validate_id(job["category"], "category")
+    if not isinstance(job["group"], str) or not job["group"]:
+        raise ValueError(f"group: expected a non-empty string, got {job['group']!r}")
+    if job["defect"] is not None and job["defect"] not in DEFECT_TYPES:
+        raise ValueError(f"defect: {job['defect']!r} is not null or one of {', '.join(DEFECT_TYPES)}")
+    for k in ("object_index", "trajectory", "shard"):
+        if isinstance(job[k], bool) or not isinstance(job[k], int) or job[k] < 0:
+            raise ValueError(f"{k}: expected a non-negative integer, got {job[k]!r}")
+    for k in ("object", "pose", "camera", "material", "environment", "floor", "seeds"):
+        if not isinstance(job[k], dict):
+            raise ValueError(f"{k}: expected an object, got {type(job[k]).__name__}")
+    if job["object"].get("source") not in ("procedural", "anomaly_shapenet"):
+        raise ValueError(f"object.source: {job['object'].get('source')!r} is not procedural or anomaly_shapenet")
+    dp = job["object"].get("defect_params")
+    if dp is not None and (not isinstance(dp, dict) or dp.get("kind") != job["defect"]):
+        raise ValueError(f"object.defect_params: kind {dp.get('kind') if isinstance(dp, dict) else dp!r} does not "
+                         f"match defect {job['defect']!r}")
+    _number(job, "pose", "yaw_deg")
+    _number(job, "pose", "scale", 0.0)
+    for f in ("elevation_deg", "start_azimuth_deg"):
+        _number(job, "camera", f)
+    _number(job, "camera", "distance_factor", 0.0)
+    _number(job, "camera", "lens_mm", 0.0)
+    c = job["seeds"].get("cycles")
+    if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+        raise ValueError(f"seeds.cycles: expected a non-negative integer, got {c!r}")
+
+
+def load_jobs(path: Path, shard: int | None = None, num_shards: int | None = None,
+              errors: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Read and validate jobs; ``num_shards`` re-shards the stable order round-robin.
+
+    A line that is not JSON or has no valid ``job_id`` fails the whole file (the problem cannot be
+    pinned on one job). Any other problem (:func:`check_job`) raises ``ValueError`` naming
+    ``<path>:<line>: <field>`` — or, when ``errors`` is given, is stored there as
+    ``{job_id: message}`` and the job is still returned, so the caller can fail it alone."""
     jobs = []
+    seen: set[str] = set()
     for lineno, job in enumerate(iter_jsonl(path), 1):
-        missing = [k for k in JOB_FIELDS if k not in job]
-        if missing:
-            raise ValueError(f"{path}:{lineno}: job is missing field(s) {', '.join(missing)}")
+        if not isinstance(job, dict) or "job_id" not in job:
+            raise ValueError(f"{path}:{lineno}: job_id: missing (every line must be a job object)")
         validate_id(job["job_id"], f"{path}:{lineno}: job_id")
+        if job["job_id"] in seen:
+            raise ValueError(f"{path}:{lineno}: job_id: {job['job_id']!r} appears twice")
+        seen.add(job["job_id"])
+        try:
+            check_job(job)
+        except ValueError as e:
+            if errors is None:
+                raise ValueError(f"{path}:{lineno}: {e}") from None
+            errors[job["job_id"]] = f"{path}:{lineno}: {e}"
         jobs.append(job)
     if num_shards:
         for i, job in enumerate(jobs):
             job["shard"] = shard_of(i, num_shards)
     if shard is not None:
-        jobs = [j for j in jobs if j["shard"] == shard]
+        jobs = [j for j in jobs if j.get("shard") == shard]
     return jobs
 
 

@@ -129,13 +129,39 @@ def index(root: str | Path, label_map: dict[str, str] | None = None) -> tuple[li
     return items, notes
 
 
+# Leading bytes of files that are often misnamed ``.obj`` (an image saved under the wrong name).
+_NOT_OBJ = {b"\x89PNG\r\n\x1a\n": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+            b"PK\x03\x04": "a ZIP archive", b"\x1f\x8b": "a gzip file", b"glTF": "a binary glTF file"}
+
+
 def load_obj(path: Path) -> trimesh.Trimesh:
+    """Read an OBJ as one triangle mesh, rejecting (with ``<path>: <field>: <reason>``) files that are
+    not OBJ text, unreadable or empty meshes, NaN/infinite vertices (trimesh would silently drop them
+    with their faces) and non-manifold edges (shared by more than two faces)."""
+    path = Path(path)
     try:
-        mesh = trimesh.load(path, force="mesh", process=True)
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ValueError(f"{path}: mesh: cannot be read ({e.strerror})") from None
+    for magic, what in _NOT_OBJ.items():
+        if head.startswith(magic):
+            raise ValueError(f"{path}: format: the file is {what}, not an OBJ mesh")
+    try:
+        raw = trimesh.load(path, force="mesh", process=False)
     except Exception as e:  # trimesh raises many types for a bad file
         raise ValueError(f"{path}: mesh: cannot be read ({type(e).__name__}: {e})") from None
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+    if not isinstance(raw, trimesh.Trimesh) or len(raw.faces) == 0:
         raise ValueError(f"{path}: mesh: no triangles")
+    bad = ~np.isfinite(np.asarray(raw.vertices)).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{path}: vertices: {int(bad.sum())} vertex(es) are NaN or infinite "
+                         f"(first: vertex {int(np.flatnonzero(bad)[0]) + 1})")
+    mesh = trimesh.Trimesh(raw.vertices, raw.faces, process=True)
+    _, counts = np.unique(mesh.edges_sorted, axis=0, return_counts=True)
+    if (counts > 2).any():
+        raise ValueError(f"{path}: faces: {int((counts > 2).sum())} non-manifold edge(s) shared by more than "
+                         "two faces")
     return mesh
 
 

@@ -123,5 +123,9 @@ def object_mesh(job: dict[str, Any], cfg: Config) -> DefectMesh:
     base = library_mesh(str(cfg.objects.source.library or ""), job["category"])
     dp = obj.get("defect_params")
     if dp:
-        return apply_defect(base, DefectParams.from_json(dp, f"job {job['job_id']}: object.defect_params"))
+        dm = apply_defect(base, DefectParams.from_json(dp, f"job {job['job_id']}: object.defect_params"))
+        if not dm.has_defect:  # a defective job whose mask is empty would be labelled as a normal one
+            raise ValueError(f"job {job['job_id']}: object.defect_params: the {dp.get('kind')} defect marks no "
+                             "face of the mesh (empty defect mask)")
+        return dm
     return DefectMesh.normal(base.vertices, base.faces)

@@ -56,8 +56,26 @@ def error_path(out: Path, job_id: str) -> Path:
     return Path(out) / "logs" / "render" / f"{validate_id(job_id, 'job_id')}.error.json"
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk type and its CRC: the last 8 bytes of a complete PNG
+
+
+def _png_complete(path: Path) -> bool:
+    """A PNG that starts with the signature and ends with the IEND chunk (not cut short by a full disk)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            f.seek(0, os.SEEK_END)
+            if f.tell() < 16:
+                return False
+            f.seek(-8, os.SEEK_END)
+            return head == PNG_SIGNATURE and f.read(8) == PNG_END
+    except OSError:
+        return False
+
+
 def _verify(stage: Path, frames: int) -> None:
-    """Every pass has exactly ``frames`` readable PNGs and meta.json exists."""
+    """Every pass has exactly ``frames`` complete PNGs and meta.json exists."""
     if not (stage / "meta.json").exists():
         raise RuntimeError("Blender exited without writing meta.json")
     for p in PASSES:
@@ -65,6 +83,27 @@ def _verify(stage: Path, frames: int) -> None:
         expected = [f"{i:04d}.png" for i in range(frames)]
         if names != expected:
             raise RuntimeError(f"{p}/ has {len(names)} frames, expected {frames}")
+        broken = [n for n in names if not _png_complete(stage / p / n)]
+        if broken:
+            raise RuntimeError(f"{p}/{broken[0]}: truncated or not a PNG ({len(broken)} such frame(s))")
+
+
+def record_failure(out: Path, job_id: str, msg: str, attempts: int = 0, tb: str | None = None) -> None:
+    """Best effort: append the one-line error to ``logs/render/<job_id>.log`` (so the log named in the
+    summary exists even when Blender never started) and write ``<job_id>.error.json``. On a full or
+    read-only disk this writes what it can and never raises: the caller still reports the error."""
+    log = log_path(out, job_id)
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"\n[mmviad] failed: {msg}\n")
+    except OSError:
+        pass
+    try:
+        write_json(error_path(out, job_id), {"job_id": job_id, "error": msg, "attempts": attempts, "log": str(log),
+                                             "traceback": tb})
+    except OSError:
+        pass
 
 
 def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool) -> None:
@@ -94,8 +133,14 @@ def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] 
     if (job_dir(out, jid) / "DONE").exists():
         return JobResult(jid, "skipped")
     lock_path = out / "renders" / ".locks" / f"{jid}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "w")
+    except OSError as e:  # read-only or full output folder
+        msg = f"{type(e).__name__}: {e}"
+        record_failure(out, jid, msg)
+        return JobResult(jid, "failed", error=msg, log=str(log_path(out, jid)))
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -138,8 +183,11 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
                 break
             else:
                 err = f"Blender exited with code {code} (attempt {attempts})"
-            with open(log, "a") as f:
-                f.write(f"\n[mmviad] attempt {attempts} failed: {err}\n")
+            try:
+                with open(log, "a") as f:
+                    f.write(f"\n[mmviad] attempt {attempts} failed: {err}\n")
+            except OSError:
+                pass  # a full disk must not hide the render error itself
         if err:
             raise RuntimeError(err)
         # Relative paths in the stored spec keep the folder relocatable.
@@ -156,9 +204,8 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
         error_path(out, jid).unlink(missing_ok=True)
         return JobResult(jid, "done", seconds, attempts, log=str(log))
     except Exception as e:  # one broken job must not stop the shard
-        msg = f"{type(e).__name__}: {e}"
-        write_json(error_path(out, jid), {"job_id": jid, "error": msg, "attempts": attempts, "log": str(log),
-                                          "traceback": traceback.format_exc()})
+        msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
+        record_failure(out, jid, msg, attempts, traceback.format_exc())
         return JobResult(jid, "failed", time.perf_counter() - t0, attempts, msg, str(log))
 
 

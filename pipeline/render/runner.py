@@ -53,6 +53,9 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bo
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
+                # A local Ray must not phone home: its usage-stats reporter probes cloud metadata
+                # endpoints (169.254.169.254) and posts to Anyscale. Users can opt in by setting it.
+                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
                 ray.init(num_cpus=cores, num_gpus=None, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
         if cfg.render.device == "gpu" and not ray.cluster_resources().get("GPU", 0):
