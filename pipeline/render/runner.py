@@ -39,6 +39,31 @@ def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str) -> d
     return vars(render_job(job, cfg, Path(out), env))
 
 
+def _start_local_ray(ray: Any, cores: int) -> None:
+    """Start Ray on this machine without any traffic beyond it.
+
+    Ray's usage-stats reporter is switched off (users can opt in by setting
+    ``RAY_USAGE_STATS_ENABLED=1``). Its API server also probes cloud metadata endpoints
+    (169.254.169.254) whenever ``~/ray_bootstrap_config.yaml`` is missing, whatever that setting says;
+    the Ray processes therefore get a private HOME holding a stub that declares a local provider.
+    The driver's own HOME is restored as soon as Ray has started."""
+    import tempfile
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray_home = Path(tempfile.gettempdir()) / f"mmviad-ray-home-{os.getuid()}"
+    ray_home.mkdir(mode=0o700, exist_ok=True)
+    (ray_home / "ray_bootstrap_config.yaml").write_text("provider: {type: local}\n")
+    home = os.environ.get("HOME")
+    os.environ["HOME"] = str(ray_home)
+    try:
+        ray.init(num_cpus=cores, num_gpus=None, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    finally:
+        if home is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = home
+
+
 def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> list[JobResult]:
     """Render ``jobs`` (skipping finished ones) and return one result per job, in job order."""
     import ray  # imported here: plan/annotate/qa never pay Ray's import cost
@@ -53,11 +78,7 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bo
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                # A local Ray must not phone home: its usage-stats reporter probes cloud metadata
-                # endpoints (169.254.169.254) and posts to Anyscale. Users can opt in by setting it.
-                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-                ray.init(num_cpus=cores, num_gpus=None, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
+                _start_local_ray(ray, cores)
         if cfg.render.device == "gpu" and not ray.cluster_resources().get("GPU", 0):
             # A task asking for a GPU would wait forever; fail every job loudly instead.
             msg = ("render.device is 'gpu' but the Ray cluster has no GPU "
