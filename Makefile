@@ -21,7 +21,7 @@ OUT    ?=
 SHARD  ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
-.PHONY: help install install-train render train test clean
+.PHONY: help install install-train render train test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -66,6 +66,9 @@ train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=
 test: $(STAMP) $(TRAIN_STAMP)  ## run the test suites (pipeline with .venv, trainer with .venv-train)
 	$(BIN)/python -m pytest -q
 	cd trainer && ../$(TRAIN_BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## render-pipeline benchmark: medians and ratios against the bare Blender render
+	$(BIN)/python bench/render_bench.py $(BENCH_ARGS)
 
 clean:  ## remove outputs (keeps .venv)
 	rm -rf out

@@ -7,6 +7,9 @@ Ratios (targets from issue #8):
   paired/compos.  unmarked + mask + 2-D tint ÷ unmarked alone, `marked: composite`         (≤ 1.10)
   post-render     annotate + clips + qa ÷ render wall                                     (≤ 3 %)
   parallelism     jobs/hour: 1 Blender × all cores vs N Blenders × 1 thread, vs bare rate  (≥ 0.9)
+  memory          peak RSS of each Blender process and RSS of the long-lived Ray worker over
+                  N sequential jobs (flat: processes are recycled per job)
+  profiles        seconds per frame of the CPU profile and, with --paper-frames, the paper profile
 """
 
 from __future__ import annotations
@@ -105,12 +108,43 @@ def throughput(jobs: list[dict], cfg: Config, work: Path, workers: int) -> float
     return len(jobs) / wall * 3600
 
 
+def memory_series(job: dict, cfg: Config, work: Path, n: int) -> dict[str, list[float]]:
+    """Render ``n`` copies of a 4-frame job one after another through one Ray worker; return each
+    Blender process's peak RSS and the worker's RSS after each job (MB)."""
+    import ray
+
+    d = cfg.model_dump()
+    d["render"].update({"orbit_frames": 4, "fps": 2, "workers": 1, "threads": 0})
+    small = Config.model_validate(d)
+    jobs = [dict(job, job_id=f"{job['job_id']}-m{i:02d}") for i in range(n)]
+    out = work / "memory"
+    res = render_jobs(jobs, small, out, progress=False)
+    ray.shutdown()
+    if any(r.status != "done" for r in res):
+        raise RuntimeError(f"memory run failed: {[r.error for r in res if r.error]}")
+    return {"blender_peak_mb": [read_json(out / "renders" / j["job_id"] / "meta.json")["peak_rss_mb"] for j in jobs],
+            "worker_rss_mb": [read_json(out / "renders" / j["job_id"] / "DONE")["worker_rss_mb"] for j in jobs]}
+
+
+def paper_frame_cost(job: dict, base: Path, work: Path, frames: int) -> float:
+    """Seconds per frame of the paper profile (1920x1080) rendered on this machine's device."""
+    d = load_config(base).model_dump()
+    d["render"] = {"profile": "paper", "device": "cpu", "orbit_frames": max(frames, 2), "fps": max(frames, 2) // 2,
+                   "clip_seconds": 2.0}
+    cfg = Config.model_validate(d)
+    r = bare_render(job, cfg, work, "none", False)
+    return r["render"] / r["frames"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=ROOT / "manifests" / "default.yaml")
     p.add_argument("--frames", type=int, default=24, help="orbit frames of the bench job (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="runs per variant; medians are reported")
     p.add_argument("--jobs", type=int, default=4, help="jobs in the parallelism comparison")
+    p.add_argument("--memory-jobs", type=int, default=20, help="sequential jobs in the memory check (0: skip)")
+    p.add_argument("--paper-frames", type=int, default=0,
+                   help="also time this many frames of the paper profile (1920x1080; minutes per frame on a CPU)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -142,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         best = max(rates, key=rates.get)
         r.update({"bare_jobs_per_hour": bare_rate, **{f"jobs_per_hour_{w}_workers": v for w, v in rates.items()},
                   "best_workers": best, "parallel_vs_bare": rates[best] / bare_rate})
+        if args.memory_jobs:
+            mem = memory_series(job, cfg, work, args.memory_jobs)
+            results["memory"] = mem
+        if args.paper_frames:
+            r["s_per_frame_paper"] = paper_frame_cost(job, args.config, work, args.paper_frames)
         results["ratios"] = r
         results["raw"] = {"unmarked_alone": alone, "blender_paired": paired_r, "pipeline_render": pipe_r,
                           "pipeline_composite": pipe_c}
@@ -153,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
             ("post-render stages ÷ render wall", f"{100 * r['post_render_share']:.2f} %", "≤ 3 %"),
             *[(f"jobs/hour, {w} worker(s)", f"{v:.1f}", "–") for w, v in rates.items()],
             ("best parallel rate ÷ bare-Blender rate", f"{r['parallel_vs_bare']:.3f} ({best} worker(s))", "≥ 0.9")]
+    if args.memory_jobs:
+        for key, label in (("blender_peak_mb", "Blender peak RSS"), ("worker_rss_mb", "Ray worker RSS")):
+            v = results["memory"][key]
+            rows.append((f"{label}, job 1 / {len(v)} / max", f"{v[0]:.0f} / {v[-1]:.0f} / {max(v):.0f} MB", "flat"))
+    if "s_per_frame_paper" in r:
+        rows.append(("per-frame cost, paper profile (1920x1080)", f"{r['s_per_frame_paper']:.1f} s", "–"))
     width = max(len(a) for a, _, _ in rows)
     print(f"\n{'measure'.ljust(width)}  {'value':>22}  target")
     for a, b, c in rows:

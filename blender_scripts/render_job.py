@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,7 @@ def main() -> None:
         "timings": {"setup_s": round(t_setup, 4), "unmarked_s": [round(t, 4) for t in times["unmarked"]],
                     "marked_s": [round(t, 4) for t in times["marked"]],
                     "total_s": round(time.perf_counter() - t_start, 4)},
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),  # Linux: KiB
     }
     tmp = out / "meta.json.tmp"
     tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from .ids import DEFECT_TYPES, validate_id
 
@@ -27,6 +28,19 @@ def _check_range(v: Range, lo: float, hi: float, name: str) -> Range:
     if not (lo <= a <= b <= hi):
         raise ValueError(f"{name} range [{a}, {b}] must satisfy {lo} <= min <= max <= {hi}")
     return v
+
+
+# Allowed bounds of every [min, max] range key, checked by one validator per model.
+RANGE_BOUNDS: dict[str, tuple[float, float]] = {
+    "defect_area": (1e-4, 0.5), "defect_depth": (1e-4, 0.5),
+    "tilt_deg": (0.0, 30.0), "hdri_strength": (0.0, 100.0), "elevation_deg": (-10.0, 80.0),
+    "distance_factor": (1.2, 20.0), "yaw_deg": (-720.0, 720.0), "scale": (0.01, 100.0),
+}
+
+
+def _bounded(v: Range, info: ValidationInfo) -> Range:
+    lo, hi = RANGE_BOUNDS[info.field_name]
+    return _check_range(v, lo, hi, info.field_name)
 
 
 class SourceConfig(_Strict):
@@ -104,15 +118,7 @@ class ObjectsConfig(_Strict):
                 raise ValueError(f"weight of {k!r} must be > 0 and finite")
         return v
 
-    @field_validator("defect_area")
-    @classmethod
-    def _area(cls, v: Range) -> Range:
-        return _check_range(v, 1e-4, 0.5, "defect_area")
-
-    @field_validator("defect_depth")
-    @classmethod
-    def _depth(cls, v: Range) -> Range:
-        return _check_range(v, 1e-4, 0.5, "defect_depth")
+    _ranges = field_validator("defect_area", "defect_depth")(_bounded)
 
 
 class VisibilityConfig(_Strict):
@@ -145,35 +151,8 @@ class SceneConfig(_Strict):
     hdri_strength: Range = (0.6, 1.4)
     visibility: VisibilityConfig = VisibilityConfig()
 
-    @field_validator("tilt_deg")
-    @classmethod
-    def _tilt(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 30.0, "tilt_deg")
-
-    @field_validator("hdri_strength")
-    @classmethod
-    def _hdri(cls, v: Range) -> Range:
-        return _check_range(v, 0.0, 100.0, "hdri_strength")
-
-    @field_validator("elevation_deg")
-    @classmethod
-    def _elev(cls, v: Range) -> Range:
-        return _check_range(v, -10.0, 80.0, "elevation_deg")
-
-    @field_validator("distance_factor")
-    @classmethod
-    def _dist(cls, v: Range) -> Range:
-        return _check_range(v, 1.2, 20.0, "distance_factor")
-
-    @field_validator("yaw_deg")
-    @classmethod
-    def _yaw(cls, v: Range) -> Range:
-        return _check_range(v, -720.0, 720.0, "yaw_deg")
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, v: Range) -> Range:
-        return _check_range(v, 0.01, 100.0, "scale")
+    _ranges = field_validator("tilt_deg", "hdri_strength", "elevation_deg", "distance_factor", "yaw_deg",
+                              "scale")(_bounded)
 
 
 class RenderConfig(_Strict):

@@ -25,6 +25,20 @@ def run_mmviad(*args: str, check: bool = True, env: dict | None = None, timeout:
     return proc
 
 
+def process_ids(*needles: str) -> list[int]:
+    """Pids of processes whose command line contains every needle (read from /proc)."""
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if all(n in cmd for n in needles):
+                pids.append(int(p.name))
+    return pids
+
+
 @pytest.fixture(scope="session")
 def smoke_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``mmviad build`` of manifests/smoke.yaml (3 orbits, 64×36, 9 clips): rendered, annotated,

@@ -3,7 +3,6 @@ finishes and its labels are byte-identical to an uninterrupted run (the session'
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,22 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, SMOKE, run_mmviad
+from conftest import ROOT, SMOKE, process_ids, run_mmviad
 
 pytestmark = pytest.mark.slow
-
-
-def _pids(pattern: str, marker: str) -> list[int]:
-    pids = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if pattern in cmd and marker in cmd:
-                pids.append(int(p.name))
-    return pids
 
 
 def _check_complete_jobs(out: Path, frames: int) -> None:
@@ -60,7 +46,7 @@ def test_kills_then_rerun_give_identical_labels(smoke_built, tmp_path):
     while proc.poll() is None and time.time() < deadline:
         _check_complete_jobs(out, frames)
         if kills < 4 and time.time() >= next_kill:
-            for pid in _pids("render_job.py", str(out)):
+            for pid in process_ids("render_job.py", str(out)):
                 os.kill(pid, signal.SIGKILL)
                 kills += 1
             next_kill = time.time() + rng.uniform(0.5, 3.0)

@@ -3,7 +3,6 @@ without a header, OBJ meshes, ``crak``, ``bending``, a missing GT file, a GT tha
 
 from __future__ import annotations
 
-import struct
 import warnings
 from pathlib import Path
 

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import ROOT, SMOKE, run_mmviad
+from conftest import ROOT, SMOKE, process_ids, run_mmviad
 from pipeline.intervals import union_iou
 from pipeline.io import read_jsonl
 from pipeline.qa import validate_qa_record
@@ -143,19 +143,6 @@ def test_sharded_run_gives_identical_labels(smoke_built, tmp_path):
         assert (out / n).read_bytes() == (smoke_built / n).read_bytes(), n
 
 
-def _blender_pids(marker: str) -> list[int]:
-    pids = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "render_job.py" in cmd and marker in cmd:
-                pids.append(int(p.name))
-    return pids
-
-
 def test_killed_blender_is_retried_and_a_broken_job_fails_alone(tmp_path):
     """Through the CLI: one job edited by hand to be broken fails alone with a clear error; a
     Blender process killed mid-job is retried in a new process; the exit code says a job failed."""
@@ -173,7 +160,7 @@ def test_killed_blender_is_retried_and_a_broken_job_fails_alone(tmp_path):
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not killed:
         if staging.exists() and len(list(staging.glob("*.png"))) >= 3:
-            for pid in _blender_pids(healthy["job_id"]):
+            for pid in process_ids("render_job.py", healthy["job_id"]):
                 os.kill(pid, signal.SIGKILL)
                 killed = True
         time.sleep(0.05)

@@ -40,6 +40,15 @@ class JobResult:
     log: Optional[str] = None
 
 
+def _rss_mb() -> float | None:
+    """Resident memory of this (long-lived Ray worker) process, to show it stays flat across jobs."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
 def job_dir(out: Path, job_id: str) -> Path:
     return Path(out) / "renders" / validate_id(job_id, "job_id")
 
@@ -200,7 +209,8 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
         os.replace(stage, final)
         seconds = time.perf_counter() - t0
         write_json(final / "DONE", {"job_id": jid, "attempts": attempts, "seconds": round(seconds, 3),
-                                    "defect_faces": int(np.count_nonzero(mesh.face_mask))})
+                                    "defect_faces": int(np.count_nonzero(mesh.face_mask)),
+                                    "worker_rss_mb": _rss_mb()})
         error_path(out, jid).unlink(missing_ok=True)
         return JobResult(jid, "done", seconds, attempts, log=str(log))
     except Exception as e:  # one broken job must not stop the shard

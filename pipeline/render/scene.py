@@ -10,8 +10,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import trimesh
 
 from ..config import Config
 from ..objects import DefectMesh

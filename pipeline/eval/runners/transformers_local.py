@@ -27,13 +27,11 @@ class TransformersRunner(Runner):
 
     def _load(self) -> None:
         try:
-            import torch  # noqa: F401
+            import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor
         except ImportError as e:  # pragma: no cover - GPU machines only
             raise RuntimeError("the transformers runner needs `pip install torch transformers` "
                                f"(a Qwen3-VL capable version): {e}") from None
-        import torch
-
         if not torch.cuda.is_available():  # pragma: no cover
             raise RuntimeError("the transformers runner is GPU-only and no CUDA device is visible")
         self._processor = AutoProcessor.from_pretrained(self.model_name)
