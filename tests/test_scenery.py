@@ -224,3 +224,21 @@ def test_gpu_environment_and_kernel_cache(tmp_path):
     assert gpu_env("cpu", tmp_path / "kc", {"CUDA_VISIBLE_DEVICES": "3"}) == {}
     assert gpu_env("gpu", None, {"CUDA_VISIBLE_DEVICES": "3"}) == {"CUDA_VISIBLE_DEVICES": "3"}
     assert "CUDA_VISIBLE_DEVICES" not in gpu_env("gpu", None, {})
+
+
+def test_parallel_visibility_prediction_equals_serial(monkeypatch):
+    """The process pool only changes where predictions run, never what they are."""
+    import numpy as np
+
+    from pipeline.scenery import planning
+
+    cfg = cfg_with("smoke.yaml", objects={"categories": ["vase0", "cup0", "bottle0", "bowl0"], "objects_per_category": 2,
+                                          "normal_share": 0.0})
+    jobs = [j for j in plan_jobs(cfg) if j["defect"]]
+    assert len(jobs) >= 8
+    pooled = planning._predict_all(jobs, cfg, None)          # 2+ workers where there are 2+ cores
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    serial = planning._predict_all(jobs, cfg, None)
+    assert len(pooled) == len(serial) == len(jobs)
+    for a, b in zip(pooled, serial):
+        np.testing.assert_array_equal(a, b)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ..config import Config
 from ..io import dumps
@@ -49,6 +50,35 @@ def _prediction(cfg: Config, px: np.ndarray) -> dict[str, Any]:
             "predicted_px_max": round(float(px.max()) if px.size else 0.0, 2)}
 
 
+def _predict_one(job: dict[str, Any], cfg: Config, start: float | None) -> np.ndarray | str:
+    """Predicted defect pixels per frame of one job, or the error text if its mesh cannot be built."""
+    from ..render.scene import build_mesh  # late: render.scene imports the planner
+
+    r, vc = cfg.render, cfg.scene.visibility
+    try:
+        mesh = build_mesh(job, cfg)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    frames = camera_frames(job["camera"], mesh.vertices, r.width, r.height, r.orbit_frames, start)
+    return predict_pixels(mesh, frames, job["camera"]["lens_mm"], r.width, r.height, vc.samples)
+
+
+def _predict_all(jobs: list[dict[str, Any]], cfg: Config, start: float | None) -> list[np.ndarray | str]:
+    """Predictions in job order; spread over one process per core when there are enough jobs
+    (each is about a second of numpy ray casting). The results do not depend on the pool."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+    from multiprocessing import get_context
+
+    workers = min(os.cpu_count() or 1, max(1, len(jobs) // 4))
+    fn = partial(_predict_one, cfg=cfg, start=start)
+    if workers <= 1:
+        return [fn(j) for j in tqdm(jobs, desc="visibility", unit="job", disable=len(jobs) < 16)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        return list(tqdm(pool.map(fn, jobs, chunksize=4), total=len(jobs), desc="visibility", unit="job"))
+
+
 def plan_visibility(jobs: list[dict[str, Any]], cfg: Config) -> None:
     """Add ``job["visibility"]`` to every job (in place); with ``scene.visibility.target_share`` set,
     also move each defective job's start azimuth to a whole-frame offset chosen so that the
@@ -59,26 +89,28 @@ def plan_visibility(jobs: list[dict[str, Any]], cfg: Config) -> None:
     empty = {"predicted_intervals": [], "predicted_clips": [0] * n_clips, "predicted_px_max": 0.0}
     if not vc.predict:
         return
-    from ..render.scene import build_mesh  # late: render.scene imports the planner
 
     per_job: dict[str, np.ndarray] = {}
+    start = 0.0 if vc.target_share is not None else None
+    keys = {}
     for job in jobs:
         if not job["defect"]:
             job["visibility"] = dict(empty)
             continue
-        start = 0.0 if vc.target_share is not None else None
-        key = dumps([job["category"], job["object"], job["pose"], job["camera"], start, r.width, r.height,
-                     r.orbit_frames, vc.samples, str(cfg.objects.source.library)])
-        if key not in _CACHE:
-            try:
-                mesh = build_mesh(job, cfg)
-            except Exception as e:  # a broken mesh fails its own job at render time, not the plan
-                job["visibility"] = {**empty, "error": f"{type(e).__name__}: {e}"}
-                continue
-            frames = camera_frames(job["camera"], mesh.vertices, r.width, r.height, r.orbit_frames, start)
-            if len(_CACHE) > 4096:
-                _CACHE.clear()
-            _CACHE[key] = predict_pixels(mesh, frames, job["camera"]["lens_mm"], r.width, r.height, vc.samples)
+        keys[job["job_id"]] = dumps([job["category"], job["object"], job["pose"], job["camera"], start, r.width,
+                                     r.height, r.orbit_frames, vc.samples, str(cfg.objects.source.library)])
+    todo = {k: j for j in jobs if (k := keys.get(j["job_id"])) is not None and k not in _CACHE}
+    if len(_CACHE) + len(todo) > 4096:
+        _CACHE.clear()
+    for key, result in zip(todo, _predict_all(list(todo.values()), cfg, start)):
+        _CACHE[key] = result
+    for job in jobs:
+        key = keys.get(job["job_id"])
+        if key is None:
+            continue
+        if isinstance(_CACHE[key], str):  # a broken mesh fails its own job at render time, not the plan
+            job["visibility"] = {**empty, "error": _CACHE[key]}
+            continue
         per_job[job["job_id"]] = _CACHE[key]
         if vc.target_share is None:
             job["visibility"] = _prediction(cfg, per_job[job["job_id"]])

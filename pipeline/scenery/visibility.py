@@ -74,7 +74,8 @@ def predict_pixels(mesh: DefectMesh, frames: Sequence[dict[str, Any]], lens_mm: 
     if ids.size == 0:
         return out
     fpx = focal_px(width, lens_mm)
-    tri_all = mesh.vertices[mesh.faces]
+    verts, faces = mesh.vertices, mesh.faces
+    tri_all = verts[faces]
     tri_n = np.cross(tri_all[:, 1] - tri_all[:, 0], tri_all[:, 2] - tri_all[:, 0])
     tri_c = tri_all.mean(axis=1)
     for i, fr in enumerate(frames):
@@ -91,15 +92,20 @@ def predict_pixels(mesh: DefectMesh, frames: Sequence[dict[str, Any]], lens_mm: 
             continue
         # Occluder candidates: front-facing triangles whose projected bounding box overlaps the
         # samples' projected bounding box.
-        front = np.einsum("tc,tc->t", tri_n, cam - tri_c) > 0
-        tv = tri_all[front] - cam                                        # (T, 3, 3)
-        td = np.einsum("tvc,c->tv", tv, f)
-        keep = (td > 1e-6).all(axis=1)
-        tx = np.einsum("tvc,c->tv", tv, r) / np.where(td > 1e-6, td, 1.0) * fpx + width / 2
-        ty = np.einsum("tvc,c->tv", tv, up) / np.where(td > 1e-6, td, 1.0) * fpx + height / 2
+        front = np.flatnonzero(np.einsum("tc,tc->t", tri_n, cam - tri_c) > 0)
+        # Project each vertex once (not each triangle corner), then gather per triangle.
+        rel = verts - cam
+        vd = rel @ f
+        vok = vd > 1e-6
+        safe = np.where(vok, vd, 1.0)
+        vx = (rel @ r) / safe * fpx + width / 2
+        vy = (rel @ up) / safe * fpx + height / 2
+        fi = faces[front]
+        keep = vok[fi].all(axis=1)
+        tx, ty = vx[fi], vy[fi]
         xs, ys = x[cand], y[cand]
         keep &= (tx.max(1) >= xs.min()) & (tx.min(1) <= xs.max()) & (ty.max(1) >= ys.min()) & (ty.min(1) <= ys.max())
-        tri_ids = np.flatnonzero(front)[keep]
+        tri_ids = front[keep]
         own = tri_ids[None, :] == ids[cand][:, None]
         occ = _occluded(cam, centres[cand], own, tri_all[tri_ids])
         vis = np.flatnonzero(cand)[~occ]
