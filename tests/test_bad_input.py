@@ -245,6 +245,15 @@ def test_unattributable_job_line_fails_the_file_in_one_line(tmp_path, line, need
 BASE = "name: t\nobjects:\n  categories: [vase0, cup0, bowl0]\n"
 
 
+def _assert_config_error(tmp_path, text: str, key: str) -> None:
+    """Loading ``text`` fails with an error naming the file and ``key``."""
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}: {key}" in str(e.value)
+
+
 @pytest.mark.parametrize("snippet,key", [
     ("seed: -1\n", "seed"),
     ("num_shards: 0\n", "num_shards"),
@@ -272,11 +281,7 @@ BASE = "name: t\nobjects:\n  categories: [vase0, cup0, bowl0]\n"
     ("qa:\n  unseen_categories: ['../vase0']\n", "qa.unseen_categories"),
 ])
 def test_negative_or_absurd_config_values(tmp_path, snippet, key):
-    p = tmp_path / "c.yaml"
-    p.write_text(BASE + snippet)
-    with pytest.raises(ConfigError) as e:
-        load_config(p)
-    assert f"{p}: {key}" in str(e.value)
+    _assert_config_error(tmp_path, BASE + snippet, key)
 
 
 @pytest.mark.parametrize("objects,key", [
@@ -290,11 +295,7 @@ def test_negative_or_absurd_config_values(tmp_path, snippet, key):
     ("  source: {kind: anomaly_shapenet, root: /x, min_matched: 2}\n", "objects.source.min_matched"),
 ])
 def test_absurd_object_values(tmp_path, objects, key):
-    p = tmp_path / "c.yaml"
-    p.write_text(BASE + objects)
-    with pytest.raises(ConfigError) as e:
-        load_config(p)
-    assert f"{p}: {key}" in str(e.value)
+    _assert_config_error(tmp_path, BASE + objects, key)
 
 
 @pytest.mark.parametrize("snippet", ["name: ../evil\nobjects:\n  categories: [vase0]\n",

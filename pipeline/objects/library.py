@@ -22,8 +22,8 @@ import yaml
 
 from ..ids import validate_id
 from . import csg
-from .revolve import normalize, revolve_profile
-from .shapes import build_parts
+from .revolve import normalize
+from .shapes import build_parts, revolved
 
 DEFAULT_LIBRARY = Path(__file__).resolve().parents[2] / "assets" / "objects"
 DEFAULT_EDGE = 0.02
@@ -47,13 +47,7 @@ class ObjectSpec:
         """Build the normalized (largest extent 1, base on z = 0), refined, watertight mesh."""
         p = self.params
         if self.kind == "revolve":
-            try:
-                mesh = revolve_profile(p["profile"], sections=int(p.get("sections", 96)),
-                                       samples=int(p.get("samples", 96)))
-            except KeyError:
-                raise ValueError(f"{self.where}: missing 'profile'") from None
-            except ValueError as e:
-                raise ValueError(f"{self.where}.profile: {e}") from None
+            mesh = revolved(p, self.where)
         elif self.kind == "parts":
             mesh = build_parts(p.get("parts"), p.get("subtract") or [], self.where)
         else:

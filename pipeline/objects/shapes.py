@@ -23,6 +23,18 @@ import trimesh
 
 from .revolve import revolve_profile
 
+
+def revolved(spec: Mapping[str, Any], where: str) -> trimesh.Trimesh:
+    """A surface of revolution from a spec's ``profile`` (+ optional ``sections``, ``samples``),
+    with errors naming ``where`` — shared by whole-object specs and parts."""
+    try:
+        return revolve_profile(spec["profile"], sections=int(spec.get("sections", 96)),
+                               samples=int(spec.get("samples", 96)))
+    except KeyError:
+        raise ValueError(f"{where}: missing 'profile'") from None
+    except ValueError as e:
+        raise ValueError(f"{where}.profile: {e}") from None
+
 SHAPES = ("revolve", "box", "cylinder", "capsule", "sphere", "torus")
 _PLACEMENT = ("rotate", "scale", "at")
 
@@ -80,13 +92,7 @@ def build_part(part: Mapping[str, Any], where: str) -> trimesh.Trimesh:
     if extra:
         raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(extra))} for shape {shape!r}")
     if shape == "revolve":
-        try:
-            m = revolve_profile(part["profile"], sections=int(part.get("sections", 96)),
-                                samples=int(part.get("samples", 96)))
-        except KeyError:
-            raise ValueError(f"{where}: missing 'profile'") from None
-        except ValueError as e:
-            raise ValueError(f"{where}.profile: {e}") from None
+        m = revolved(part, where)
     elif shape == "box":
         m = trimesh.creation.box(extents=_vec(part, "size", where, [1, 1, 1]))
     elif shape == "cylinder":
