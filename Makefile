@@ -16,12 +16,17 @@ DATA         ?= out/default
 RUN_DIR      ?=
 RUN_DIR_ARG  := $(if $(RUN_DIR),--run-dir $(RUN_DIR))
 
+# Label Studio for the live review test (its own venv: Django and its pins stay out of .venv)
+LS_VENV  := .venv-ls
+LS_PIN   := label-studio==1.23.2
+LS_STAMP := $(LS_VENV)/.installed-$(shell echo $(LS_PIN) | cksum | cut -d' ' -f1)
+
 CONFIG ?= manifests/default.yaml
 OUT    ?=
 SHARD  ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
-.PHONY: help install install-train render train test bench clean
+.PHONY: help install install-train install-labelstudio render train test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,6 +55,15 @@ $(TRAIN_STAMP): trainer/pyproject.toml pipeline/grammar.py
 
 install-train: $(TRAIN_STAMP)  ## create .venv-train (torch, transformers, trl, peft, accelerate)
 
+$(LS_STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "needs Python 3.11"'
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LS_VENV)/bin/python -m pip install -q $(LS_PIN)
+	rm -f $(LS_VENV)/.installed-* && touch $@
+
+install-labelstudio: $(LS_STAMP)  ## create .venv-ls with Label Studio (the live review test starts it)
+
 render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; CONFIG=, OUT= override)
 ifeq ($(SHARD),)
 	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG)
@@ -63,8 +77,8 @@ endif
 train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=, RUN_DIR= override)
 	HF_HUB_OFFLINE=$(if $(findstring cpu-smoke,$(TRAIN_CONFIG)),1,0) $(TRAIN_BIN)/python -m mmviad_trainer train --config $(TRAIN_CONFIG) --data $(DATA) $(RUN_DIR_ARG)
 
-test: $(STAMP) $(TRAIN_STAMP)  ## run the test suites (pipeline with .venv, trainer with .venv-train)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) $(TRAIN_STAMP) $(LS_STAMP)  ## run the test suites (pipeline with .venv, trainer with .venv-train)
+	MMVIAD_LABEL_STUDIO=$(CURDIR)/$(LS_VENV)/bin/label-studio $(BIN)/python -m pytest -q
 	cd trainer && ../$(TRAIN_BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## render-pipeline benchmark: medians and ratios against the bare Blender render

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -314,10 +315,42 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 
     cfg, out = _setup(args)
     jobs = _jobs(args, cfg, out)
-    dest = args.dest or out / "review" / (cfg.name if args.shard is None else f"{cfg.name}-shard{args.shard}")
-    r = export_review(out, cfg.name, jobs, dest, args.candidates, args.ls_url_prefix)
+    r = export_review(out, cfg.name, jobs, _review_dest(args, cfg, out), args.candidates, args.ls_url_prefix)
     print(f"review export: {r['tasks']} clip(s) with {args.candidates} candidates → {r['html']} (open in a browser), "
           f"{r['tasks_json']} + {r['label_config']} (Label Studio)")
+    return 0
+
+
+def _review_dest(args: argparse.Namespace, cfg: Any, out: Path) -> Path:
+    return args.dest or out / "review" / (cfg.name if args.shard is None else f"{cfg.name}-shard{args.shard}")
+
+
+def _ls_client(args: argparse.Namespace) -> Any:
+    from .review.ls_client import LabelStudioClient
+
+    return LabelStudioClient(args.url, args.token or os.environ.get("LABEL_STUDIO_API_KEY", ""))
+
+
+def cmd_review_push(args: argparse.Namespace) -> int:
+    from .review.labelstudio_sync import push_review
+
+    cfg, out = _setup(args)
+    jobs = _jobs(args, cfg, out)
+    r = push_review(_ls_client(args), out, cfg.name, jobs, _review_dest(args, cfg, out), args.candidates, args.title)
+    print(f"review push: {r['tasks']} task(s) with {r['predictions']} prediction(s) → Label Studio {r['label_studio']} "
+          f"project {r['project']}: {r['url']}/projects/{r['project']}/data . When reviewed: `mmviad review pull`.")
+    return 0
+
+
+def cmd_review_pull(args: argparse.Namespace) -> int:
+    from .review.labelstudio_sync import pull_review
+
+    cfg, out = _setup(args)
+    r = pull_review(_ls_client(args), out, _review_dest(args, cfg, out), args.project, args.by)
+    dec = ", ".join(f"{v} {k}" for k, v in r["decisions"].items()) or "none"
+    print(f"review pull: project {r['project']} → {r['file']}; {r['reviews']} clip review(s) ({dec}) into "
+          f"{r['jobs']} annotation file(s); {r['skipped']} task(s) without an annotation skipped. "
+          "Next: `mmviad clips` and `mmviad qa`.")
     return 0
 
 
@@ -391,6 +424,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="prefix for clip paths (relative to <out>) in Label Studio tasks (default: %(default)s; "
                     "start Label Studio with LOCAL_FILES_DOCUMENT_ROOT=<out>)")
     ex.set_defaults(func=cmd_review_export)
+    for name, fn, text in (
+            ("push", cmd_review_push, "export, then create a project in a running Label Studio, connect <out>/clips as "
+             "Local Storage and import the tasks with their candidate intervals as predictions (Label Studio must "
+             "run with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true and LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=<out>)"),
+            ("pull", cmd_review_pull, "fetch the project's full JSON export into <dest>/labelstudio/ and import it "
+             "(as `review import FILE`)")):
+        sp = rsub.add_parser(name, help=text.split(" (")[0], description=text)
+        _common(sp)
+        _shard_args(sp)
+        sp.add_argument("--dest", type=Path, default=None, help="review folder (default: <out>/review/<name>[-shard<k>])")
+        sp.add_argument("--url", default=os.environ.get("LABEL_STUDIO_URL", "http://localhost:8080"),
+                        help="Label Studio URL (default: $LABEL_STUDIO_URL or %(default)s)")
+        sp.add_argument("--token", default=None, help="API token (default: $LABEL_STUDIO_API_KEY); a personal "
+                        "access token or a legacy token")
+        if name == "push":
+            sp.add_argument("--candidates", choices=("diff", "mask"), default="diff",
+                            help="which automatic intervals to propose (default: %(default)s)")
+            sp.add_argument("--title", default=None, help="project title (default: mmviad <dest folder name>)")
+        else:
+            sp.add_argument("--project", type=int, default=None,
+                            help="project id (default: the one `review push` recorded in <dest>/labelstudio/project.json)")
+            sp.add_argument("--by", default=None, help="reviewer name where the export does not name one")
+        sp.set_defaults(func=fn)
     im = rsub.add_parser("import", help="store reviewed intervals from a Label Studio JSON export or the page's JSON",
                          description="Validate FILE completely (nothing is written if any task is bad), then store "
                          "the reviewed intervals with who/when in <out>/annotations/<job_id>.json.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,23 @@ def diff_render(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                       progress=False)
     assert [r.status for r in res] == ["done"], res
     return cfg, out
+
+
+CHROMIUM = os.environ.get("MMVIAD_CHROMIUM", "/usr/bin/chromium")
+#: no background networking: this machine's closed network refuses Chromium's own connections
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The system Chromium driven by Playwright (skips, saying why, where either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed "
+                                   "(pip install -e '.[dev]')")
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+        pytest.skip(f"no Chromium at {CHROMIUM} (make install runs `apt-get install -y chromium` as root; "
+                    "or set MMVIAD_CHROMIUM)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -203,3 +203,25 @@ def test_bad_labelstudio_exports_are_rejected(smoke_out: Path, capsys: pytest.Ca
     bad = copy.deepcopy(good)
     del bad[-1]["annotations"][0]["created_at"], bad[-1]["annotations"][0]["updated_at"]
     check(bad, "no created_at")
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--url", "http://127.0.0.1:{port}", "--token", "abc"], "did not answer GET /api/projects/7/export"),
+    (["--url", "localhost:8080", "--token", "abc"], "must start with http:// or https://"),
+    (["--url", "http://127.0.0.1:{port}"], "no Label Studio API token"),
+])
+def test_pull_without_a_reachable_label_studio_fails_clearly(smoke_out: Path, capsys: pytest.CaptureFixture,
+                                                             monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                                             msg: str) -> None:
+    import socket
+
+    with socket.socket() as s:   # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    before = {p.name: p.read_bytes() for p in (smoke_out / "annotations").glob("*.json")}
+    argv = ["review", "pull", "--config", str(SMOKE), "--out", str(smoke_out), "--project", "7",
+            *[a.format(port=port) for a in args]]
+    assert main(argv) == 2
+    assert msg in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (smoke_out / "annotations").glob("*.json")} == before

@@ -4,11 +4,7 @@ load it, drag an interval bound, type another, accept, download, import, rebuild
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
-
-import pytest
 
 from pipeline.cli import main
 from pipeline.io import iter_jsonl, read_json
@@ -16,22 +12,6 @@ from pipeline.review.html_page import render_page
 from pipeline.review.model import ReviewTask
 
 SMOKE = Path(__file__).resolve().parents[1] / "manifests" / "smoke.yaml"
-CHROMIUM = os.environ.get("MMVIAD_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright is not installed "
-                                   "(pip install -e '.[dev]')")
-    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
-        pytest.skip(f"no Chromium at {CHROMIUM} (make install runs `apt-get install -y chromium` as root; "
-                    "or set MMVIAD_CHROMIUM)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, path: Path):

@@ -19,8 +19,10 @@ from conftest import REPO, SMOKE, run_mmviad
 
 SCANNED = ("pipeline", "blender_scripts", "trainer", "bench")
 # The only modules that may open network connections: the OpenAI-compatible eval runner and the
-# trainer's LLM teacher (both to a configured model API). Ray's own traffic goes through Ray.
-NETWORK_ALLOWED = {"pipeline/eval/runners/openai_compat.py", "trainer/mmviad_trainer/teacher.py"}
+# trainer's LLM teacher (both to a configured model API), and the Label Studio client (to the
+# configured Label Studio). Ray's own traffic goes through Ray.
+NETWORK_ALLOWED = {"pipeline/eval/runners/openai_compat.py", "pipeline/review/ls_client.py",
+                   "trainer/mmviad_trainer/teacher.py"}
 NETWORK_MODULES = ("urllib.request", "http.client", "socket", "requests", "httpx", "aiohttp", "urllib3", "ftplib",
                    "smtplib", "telnetlib")
 

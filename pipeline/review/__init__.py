@@ -1,5 +1,6 @@
 """Review loop: export candidate visible intervals for annotators (Label Studio project + a
-standalone HTML page) and import their corrections into the annotation files.
+standalone HTML page), push them to / pull them from a running Label Studio, and import the
+corrections into the annotation files.
 
 Frame conventions (all intervals are clip-local at the edges, orbit frames inside):
 
