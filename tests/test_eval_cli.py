@@ -11,7 +11,7 @@ from pipeline.eval.prompts import build_prompt, load_knowledge, load_template
 from pipeline.eval.protocols import build_unseen
 from pipeline.eval.reference import pick_reference
 from pipeline.io import read_jsonl
-from conftest import REPO
+from conftest import REPO, run_mmviad
 
 SMOKE = str(REPO / "manifests" / "smoke.yaml")
 
@@ -53,6 +53,19 @@ def test_unseen_protocol_is_leak_free(smoke_copy):
     rc = main(["eval", "--config", SMOKE, "--out", str(smoke_copy), "--runner", "random", "--protocol", "unseen",
                "--no-progress"])
     assert rc == 0
+
+
+def test_build_of_one_category_skips_unseen_and_finishes(tmp_path):
+    cfg = tmp_path / "one.yaml"
+    cfg.write_text("name: one\nseed: 3\nobjects:\n  categories: [cup0]\n  objects_per_category: 1\n"
+                   "  normal_share: 0.0\n  defects: {bulge: 1}\nrender:\n  width: 64\n  height: 36\n"
+                   "  samples: 1\n  denoise: 'off'\n  fps: 10\n  orbit_frames: 20\n  clip_seconds: 2.0\n")
+    out = tmp_path / "out"
+    proc = run_mmviad("build", "--config", str(cfg), "--out", str(out), "--no-progress")
+    assert "protocols: skipped (the Unseen protocol needs at least 2 categories" in proc.stdout
+    assert (out / "README.md").exists() and not (out / "qa" / "unseen").exists()
+    alone = run_mmviad("protocols", "--config", str(cfg), "--out", str(out), check=False)
+    assert alone.returncode == 2 and "needs at least 2 categories" in alone.stderr
 
 
 def test_frames_carry_true_timestamps(smoke_built):

@@ -13,6 +13,10 @@ from ..io import read_jsonl, write_jsonl
 from ..seeds import derive_seed
 
 
+class ProtocolNotApplicable(ValueError):
+    """The dataset cannot form this protocol (e.g. Unseen with a single category)."""
+
+
 def unseen_categories(categories: list[str], cfg: Config) -> list[str]:
     """The configured list, else a seeded ``round(fraction * n)`` of ``categories`` (1 ≤ k ≤ n − 1)."""
     cats = sorted(set(categories))
@@ -22,7 +26,7 @@ def unseen_categories(categories: list[str], cfg: Config) -> list[str]:
             raise ValueError(f"qa.unseen_categories {missing} have no clips in the Standard QA files")
         return sorted(cfg.qa.unseen_categories)
     if len(cats) < 2:
-        raise ValueError(f"the Unseen protocol needs at least 2 categories with clips, found {cats}")
+        raise ProtocolNotApplicable(f"the Unseen protocol needs at least 2 categories with clips, found {cats}")
     k = min(max(int(round(cfg.qa.unseen_fraction * len(cats))), 1), len(cats) - 1)
     return sorted(sorted(cats, key=lambda c: derive_seed(cfg.seed, c, "unseen"))[:k])
 
