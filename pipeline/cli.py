@@ -341,7 +341,8 @@ def cmd_review_push(args: argparse.Namespace) -> int:
 
     cfg, out = _setup(args)
     jobs = _jobs(args, cfg, out)
-    r = push_review(_ls_client(args), out, cfg.name, jobs, _review_dest(args, cfg, out), args.candidates, args.title)
+    r = push_review(_ls_client(args), out, cfg.name, jobs, _review_dest(args, cfg, out), args.candidates, args.title,
+                    args.new)
     print(f"review push: {r['tasks']} task(s) with {r['predictions']} prediction(s) → Label Studio {r['label_studio']} "
           f"project {r['project']}: {r['url']}/projects/{r['project']}/data . When reviewed: `mmviad review pull`.")
     return 0
@@ -447,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--candidates", choices=("diff", "mask"), default="diff",
                             help="which automatic intervals to propose (default: %(default)s)")
             sp.add_argument("--title", default=None, help="project title (default: mmviad <dest folder name>)")
+            sp.add_argument("--new", action="store_true", help="create another project even though <dest> "
+                            "records one that still exists")
         else:
             sp.add_argument("--project", type=int, default=None,
                             help="project id (default: the one `review push` recorded in <dest>/labelstudio/project.json)")

@@ -114,6 +114,9 @@ def test_push_review_in_label_studio_pull(label_studio: str, smoke_out: Path, br
     assert record["tasks"] == record["predictions"] == len(sent) == 9
     bad = run_mmviad("review", "pull", *common, "--url", url, "--token", "not-a-token", check=False)
     assert bad.returncode == 2 and "HTTP 401" in bad.stderr, bad.stderr
+    again = run_mmviad("review", "push", *common, "--url", url, "--token", LEGACY_TOKEN, check=False)
+    assert again.returncode == 2 and f"already pushed as project {project}" in again.stderr, again.stderr
+    assert read_json(dest / "project.json") == record
 
     # Label Studio keeps our predictions as sent (ranges in its 1-based inclusive frames)
     stored = {t["data"]["clip_id"]: t for t in _api(url, f"/api/projects/{project}/export?exportType=JSON"

@@ -28,9 +28,17 @@ def project_file(dest: Path) -> Path:
 
 
 def push_review(client: LabelStudioClient, out: Path, dataset: str, jobs: list[dict[str, Any]], dest: Path,
-                candidate_source: str = "diff", title: str | None = None) -> dict[str, Any]:
-    """Export, then create and fill a Label Studio project. Returns the ``project.json`` record."""
+                candidate_source: str = "diff", title: str | None = None, new: bool = False) -> dict[str, Any]:
+    """Export, then create and fill a Label Studio project. Returns the ``project.json`` record.
+    Refuses while the project recorded in ``dest`` still exists on that server (reviews would be
+    split over two projects) unless ``new``."""
     out, dest = Path(out), Path(dest)
+    pf = project_file(dest)
+    if pf.exists() and not new:
+        old = read_json(pf)
+        if old.get("url") == client.url and client.project_exists(int(old["project"])):
+            raise ReviewError(f"{pf}: already pushed as project {old['project']} on {client.url}; "
+                              "`mmviad review pull` its reviews, or pass --new for a second project")
     summary = export_review(out, dataset, jobs, dest, candidate_source)
     tasks = read_json(summary["tasks_json"])
     if not tasks:

@@ -66,6 +66,16 @@ class LabelStudioClient:
         v = self._request("GET", "/api/version")
         return str(v.get("release") or v.get("label-studio-os-package", {}).get("version") or v)
 
+    def project_exists(self, project: int) -> bool:
+        """Whether ``project`` is on the server (and visible to this token)."""
+        try:
+            self._request("GET", f"/api/projects/{project}")
+        except ReviewError as e:
+            if "HTTP 404" in str(e):
+                return False
+            raise
+        return True
+
     def create_project(self, title: str, label_config: str, description: str = "") -> int:
         """A new project with our labeling config (Label Studio validates it) and predictions shown
         to annotators, so each annotation starts from the candidate intervals."""
