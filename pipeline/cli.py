@@ -30,6 +30,9 @@ def _shard_args(p: argparse.ArgumentParser) -> None:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
+    from .progress import set_enabled
+
+    set_enabled(not getattr(args, "no_progress", False))
     cfg = load_config(args.config)
     out = args.out or Path("out") / cfg.name
     out.mkdir(parents=True, exist_ok=True)

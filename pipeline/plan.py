@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .config import Config
 from .config import config_dict
 from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
+from .progress import bar
 from .scenery.planning import plan_visibility, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
@@ -57,7 +57,7 @@ def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
     labels = [labels[i] for i in order]
 
     jobs: list[dict[str, Any]] = []
-    for (cat, idx), label in tqdm(list(zip(slots, labels)), desc="plan", unit="object", disable=len(slots) < 8):
+    for (cat, idx), label in bar(list(zip(slots, labels)), desc="plan", unit="object", disable=len(slots) < 8):
         defect, obj = cat_source.resolve(cat, idx, label)
         group = cat_source.group(cat)
         for t in range(oc.trajectories_per_object):

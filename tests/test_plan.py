@@ -102,3 +102,16 @@ def test_stages_reuse_the_plan_until_config_or_sources_change(tmp_path):
     assert ensure_plan(other, tmp_path).read_text() != marker
     assert ensure_plan(other, tmp_path).read_text() == "".join(json.dumps(j, sort_keys=True, separators=(",", ":")) + "\n"
                                                                for j in plan_jobs(other))
+
+
+def test_no_progress_silences_the_planning_bars(tmp_path):
+    from conftest import run_mmviad
+
+    cfg = tmp_path / "eight.yaml"
+    cfg.write_text("name: eight\nobjects:\n  categories: [vase0, cup0]\n  objects_per_category: 4\n"
+                   "  normal_share: 0.5\n  defects: {bulge: 1}\nscene:\n  visibility: {predict: false}\n")
+    loud = run_mmviad("plan", "--config", str(cfg), "--out", str(tmp_path / "a"))
+    quiet = run_mmviad("plan", "--config", str(cfg), "--out", str(tmp_path / "b"), "--no-progress")
+    assert "plan:" in loud.stderr and "8/8" in loud.stderr
+    assert "plan:" not in quiet.stderr
+    assert (tmp_path / "a" / "jobs.jsonl").read_bytes() == (tmp_path / "b" / "jobs.jsonl").read_bytes()

@@ -30,14 +30,16 @@ class LabelStudioClient:
         self.url, self.timeout = url.rstrip("/"), timeout
         # A personal access token is a JWT (three dot-separated parts); a legacy token is 40 hex digits.
         if token.count(".") == 2:
-            access = self._request("POST", "/api/token/refresh/", {"refresh": token}, auth=None)["access"]
-            self._auth = f"Bearer {access}"
+            answer = self._request("POST", "/api/token/refresh/", {"refresh": token}, auth=False)
+            if not isinstance(answer, dict) or not answer.get("access"):
+                raise ReviewError(f"Label Studio at {self.url} gave no access token for the personal access token")
+            self._auth = f"Bearer {answer['access']}"
         else:
             self._auth = f"Token {token}"
 
-    def _request(self, method: str, path: str, body: Any = None, auth: str | None | bool = True) -> Any:
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
         headers = {"Accept": "application/json"}
-        if auth is True:
+        if auth:
             headers["Authorization"] = self._auth
         data = None
         if body is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..config import Config
 from ..io import dumps
+from ..progress import bar
 from ..seeds import rng_for
 from .catalog import load_catalog
 from .looks import sample_environment, sample_floor, sample_material
@@ -74,9 +74,9 @@ def _predict_all(jobs: list[dict[str, Any]], cfg: Config, start: float | None) -
     workers = min(os.cpu_count() or 1, max(1, len(jobs) // 4))
     fn = partial(_predict_one, cfg=cfg, start=start)
     if workers <= 1:
-        return [fn(j) for j in tqdm(jobs, desc="visibility", unit="job", disable=len(jobs) < 16)]
+        return [fn(j) for j in bar(jobs, desc="visibility", unit="job", disable=len(jobs) < 16)]
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        return list(tqdm(pool.map(fn, jobs, chunksize=4), total=len(jobs), desc="visibility", unit="job"))
+        return list(bar(pool.map(fn, jobs, chunksize=4), total=len(jobs), desc="visibility", unit="job"))
 
 
 def plan_visibility(jobs: list[dict[str, Any]], cfg: Config) -> None:
