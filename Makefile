@@ -77,7 +77,7 @@ endif
 train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=, RUN_DIR= override)
 	HF_HUB_OFFLINE=$(if $(findstring cpu-smoke,$(TRAIN_CONFIG)),1,0) $(TRAIN_BIN)/python -m mmviad_trainer train --config $(TRAIN_CONFIG) --data $(DATA) $(RUN_DIR_ARG)
 
-test: $(STAMP) $(TRAIN_STAMP) $(LS_STAMP)  ## run the test suites (pipeline with .venv, trainer with .venv-train)
+test: $(STAMP) $(TRAIN_STAMP) $(LS_STAMP)  ## run the test suites (pipeline with .venv, a live Label Studio from .venv-ls, trainer with .venv-train)
 	MMVIAD_LABEL_STUDIO=$(CURDIR)/$(LS_VENV)/bin/label-studio $(BIN)/python -m pytest -q
 	cd trainer && ../$(TRAIN_BIN)/python -m pytest -q
 
