@@ -30,9 +30,6 @@ def _shard_args(p: argparse.ArgumentParser) -> None:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
-    from .progress import set_enabled
-
-    set_enabled(not getattr(args, "no_progress", False))
     cfg = load_config(args.config)
     out = args.out or Path("out") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +63,8 @@ def _jobs(args: argparse.Namespace, cfg: Config, out: Path, invalid: dict[str, s
             raise FileNotFoundError(f"{args.jobs}: jobs file not found")
         path = args.jobs
     else:
-        path = ensure_plan(cfg, out)  # re-plans only when the config or the object sources changed
+        # re-plans only when the config or the object sources changed
+        path = ensure_plan(cfg, out, not args.no_progress)
     return load_jobs(path, getattr(args, "shard", None), args.num_shards, invalid)
 
 
@@ -111,7 +109,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .plan import write_plan
 
     cfg, out = _setup(args)
-    path = write_plan(cfg, out)
+    path = write_plan(cfg, out, not args.no_progress)
     jobs = [json.loads(x) for x in path.read_text().splitlines()]
     n_def = sum(1 for j in jobs if j["defect"])
     frames = len(jobs) * cfg.render.orbit_frames
@@ -189,7 +187,7 @@ def cmd_qa(args: argparse.Namespace) -> int:
     from .qa import build_qa
 
     cfg, out = _setup(args)
-    jobs = load_jobs(ensure_plan(cfg, out))
+    jobs = load_jobs(ensure_plan(cfg, out, not args.no_progress))
     clips = gather_clips(out)
     counts = build_qa(clips, jobs, cfg, out)
     done = {c["job_id"] for c in clips}
@@ -213,7 +211,8 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 
     cfg, out = _setup(args)
     dest = args.dest or out / "contact_sheet.png"
-    write_contact_sheet(out, load_jobs(ensure_plan(cfg, out)), dest, args.columns, args.tile_width)
+    jobs = load_jobs(ensure_plan(cfg, out, not args.no_progress))
+    write_contact_sheet(out, jobs, dest, args.columns, args.tile_width)
     print(f"sheet: {dest}")
     return 0
 
@@ -223,7 +222,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     from .plan import ensure_plan, load_jobs
 
     cfg, out = _setup(args)
-    print(f"card: {write_card(cfg, out, load_jobs(ensure_plan(cfg, out)))}")
+    print(f"card: {write_card(cfg, out, load_jobs(ensure_plan(cfg, out, not args.no_progress)))}")
     return 0
 
 
@@ -346,7 +345,8 @@ def cmd_review_push(args: argparse.Namespace) -> int:
     jobs = _jobs(args, cfg, out)
     r = push_review(_ls_client(args), out, cfg.name, jobs, _review_dest(args, cfg, out), args.candidates, args.title,
                     args.new)
-    print(f"review push: {r['tasks']} task(s) with {r['predictions']} prediction(s) → Label Studio {r['label_studio']} "
+    print(f"review push: {r['tasks']} task(s) with {r['predictions']} prediction(s) → "
+          f"Label Studio {r['label_studio']} "
           f"project {r['project']}: {r['url']}/projects/{r['project']}/data . When reviewed: `mmviad review pull`.")
     return 0
 
@@ -356,11 +356,14 @@ def cmd_review_pull(args: argparse.Namespace) -> int:
 
     cfg, out = _setup(args)
     r = pull_review(_ls_client(args), out, _review_dest(args, cfg, out), args.project, args.by)
-    dec = ", ".join(f"{v} {k}" for k, v in r["decisions"].items()) or "none"
-    print(f"review pull: project {r['project']} → {r['file']}; {r['reviews']} clip review(s) ({dec}) into "
-          f"{r['jobs']} annotation file(s); {r['skipped']} task(s) without an annotation skipped. "
-          "Next: `mmviad clips` and `mmviad qa`.")
+    _print_imported(f"review pull: project {r['project']} → {r['file']}; ", r)
     return 0
+
+
+def _print_imported(prefix: str, r: dict[str, Any], origin: str = "") -> None:
+    dec = ", ".join(f"{v} {k}" for k, v in r["decisions"].items()) or "none"
+    print(f"{prefix}{r['reviews']} clip review(s){origin} ({dec}) into {r['jobs']} annotation file(s); "
+          f"{r['skipped']} task(s) without an annotation skipped. Next: `mmviad clips` and `mmviad qa`.")
 
 
 def cmd_review_import(args: argparse.Namespace) -> int:
@@ -368,10 +371,7 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
     _, out = _setup(args)
     r = import_reviews(args.file, out, args.by)
-    dec = ", ".join(f"{v} {k}" for k, v in r["decisions"].items()) or "none"
-    print(f"review import: {r['reviews']} clip review(s) from a {r['kind']} file ({dec}) into {r['jobs']} "
-          f"annotation file(s); {r['skipped']} task(s) without an annotation skipped. "
-          "Next: `mmviad clips` and `mmviad qa`.")
+    _print_imported("review import: ", r, f" from a {r['kind']} file")
     return 0
 
 

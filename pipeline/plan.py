@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from .config import Config
 from .config import config_dict
 from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
-from .progress import bar
 from .scenery.planning import plan_visibility, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
@@ -44,7 +44,7 @@ def shard_of(index: int, num_shards: int) -> int:
 
 
 
-def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
+def plan_jobs(cfg: Config, progress: bool = True) -> list[dict[str, Any]]:
     """All jobs of a config in a stable order (category, object index, trajectory)."""
     from .objects.sources import catalog  # objects import config; keep plan importable on its own
 
@@ -57,7 +57,8 @@ def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
     labels = [labels[i] for i in order]
 
     jobs: list[dict[str, Any]] = []
-    for (cat, idx), label in bar(list(zip(slots, labels)), desc="plan", unit="object", disable=len(slots) < 8):
+    for (cat, idx), label in tqdm(list(zip(slots, labels)), desc="plan", unit="object",
+                             disable=not progress or len(slots) < 8):
         defect, obj = cat_source.resolve(cat, idx, label)
         group = cat_source.group(cat)
         for t in range(oc.trajectories_per_object):
@@ -68,7 +69,7 @@ def plan_jobs(cfg: Config) -> list[dict[str, Any]]:
                 **sample_scene(cfg, jid),  # pose, camera, material, environment, floor
                 "seeds": {"cycles": cycles_seed(cfg.seed, jid), "qa": derive_seed(cfg.seed, jid, "qa")},
             })
-    plan_visibility(jobs, cfg)
+    plan_visibility(jobs, cfg, progress)
     for i, job in enumerate(jobs):
         job["shard"] = shard_of(i, cfg.num_shards)
     return jobs
@@ -104,11 +105,11 @@ def plan_fingerprint(cfg: Config) -> str:
     return h.hexdigest()
 
 
-def write_plan(cfg: Config, out: Path) -> Path:
+def write_plan(cfg: Config, out: Path, progress: bool = True) -> Path:
     """Write ``<out>/jobs.jsonl`` (atomically; unchanged bytes if it already matches) and its
     fingerprint (``jobs.fingerprint``), written last."""
     path = Path(out) / "jobs.jsonl"
-    jobs = plan_jobs(cfg)
+    jobs = plan_jobs(cfg, progress)
     text = "".join(dumps(j) + "\n" for j in jobs)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         write_jsonl(path, jobs)
@@ -116,7 +117,7 @@ def write_plan(cfg: Config, out: Path) -> Path:
     return path
 
 
-def ensure_plan(cfg: Config, out: Path) -> Path:
+def ensure_plan(cfg: Config, out: Path, progress: bool = True) -> Path:
     """The plan of ``cfg`` in ``out``: reuse ``jobs.jsonl`` when its fingerprint still matches (planning
     builds meshes and cuts defects, seconds per object), else plan again. A file edited by hand under
     an unchanged config is used as it is, and validated when loaded."""
@@ -124,7 +125,7 @@ def ensure_plan(cfg: Config, out: Path) -> Path:
     fp = Path(out) / "jobs.fingerprint"
     if path.exists() and fp.exists() and fp.read_text().strip() == plan_fingerprint(cfg):
         return path
-    return write_plan(cfg, out)
+    return write_plan(cfg, out, progress)
 
 
 def _number(job: dict[str, Any], key: str, field: str, lo: float | None = None) -> None:

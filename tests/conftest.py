@@ -26,6 +26,15 @@ def run_mmviad(*args: str, check: bool = True, env: dict | None = None, timeout:
     return proc
 
 
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def process_ids(*needles: str) -> list[int]:
     """Pids of processes whose command line contains every needle (read from /proc)."""
     pids = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -24,7 +23,7 @@ import pytest
 
 from pipeline.io import iter_jsonl, read_json
 
-from conftest import REPO, SMOKE, run_mmviad
+from conftest import REPO, SMOKE, free_port, run_mmviad
 
 #: ``make test`` names the executable, and then a missing one fails; a bare pytest looks in .venv-ls
 LS_NAMED = os.environ.get("MMVIAD_LABEL_STUDIO")
@@ -36,16 +35,10 @@ pytestmark = pytest.mark.skipif(not LS_NAMED and not LS_BIN.exists(), reason=f"n
                                 "(`make install-labelstudio`, or set MMVIAD_LABEL_STUDIO)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def label_studio(smoke_out: Path, tmp_path: Path):
     """A fresh Label Studio serving local files from the smoke output; yields its URL."""
-    port, data = _free_port(), tmp_path / "ls-data"
+    port, data = free_port(), tmp_path / "ls-data"
     env = {**os.environ, "HOME": str(tmp_path / "home"), "LABEL_STUDIO_BASE_DATA_DIR": str(data),
            "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(smoke_out),

@@ -213,11 +213,9 @@ def test_bad_labelstudio_exports_are_rejected(smoke_out: Path, capsys: pytest.Ca
 def test_pull_without_a_reachable_label_studio_fails_clearly(smoke_out: Path, capsys: pytest.CaptureFixture,
                                                              monkeypatch: pytest.MonkeyPatch, args: list[str],
                                                              msg: str) -> None:
-    import socket
+    from conftest import free_port
 
-    with socket.socket() as s:   # a port that nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
     before = {p.name: p.read_bytes() for p in (smoke_out / "annotations").glob("*.json")}
     argv = ["review", "pull", "--config", str(SMOKE), "--out", str(smoke_out), "--project", "7",

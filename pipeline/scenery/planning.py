@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from ..config import Config
 from ..io import dumps
-from ..progress import bar
 from ..seeds import rng_for
 from .catalog import load_catalog
 from .looks import sample_environment, sample_floor, sample_material
@@ -63,7 +63,8 @@ def _predict_one(job: dict[str, Any], cfg: Config, start: float | None) -> np.nd
     return predict_pixels(mesh, frames, job["camera"]["lens_mm"], r.width, r.height, vc.samples)
 
 
-def _predict_all(jobs: list[dict[str, Any]], cfg: Config, start: float | None) -> list[np.ndarray | str]:
+def _predict_all(jobs: list[dict[str, Any]], cfg: Config, start: float | None,
+                 progress: bool = True) -> list[np.ndarray | str]:
     """Predictions in job order; spread over one process per core when there are enough jobs
     (each is about a second of numpy ray casting). The results do not depend on the pool."""
     import os
@@ -74,12 +75,14 @@ def _predict_all(jobs: list[dict[str, Any]], cfg: Config, start: float | None) -
     workers = min(os.cpu_count() or 1, max(1, len(jobs) // 4))
     fn = partial(_predict_one, cfg=cfg, start=start)
     if workers <= 1:
-        return [fn(j) for j in bar(jobs, desc="visibility", unit="job", disable=len(jobs) < 16)]
+        return [fn(j) for j in tqdm(jobs, desc="visibility", unit="job",
+                                          disable=not progress or len(jobs) < 16)]
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        return list(bar(pool.map(fn, jobs, chunksize=4), total=len(jobs), desc="visibility", unit="job"))
+        return list(tqdm(pool.map(fn, jobs, chunksize=4), total=len(jobs), desc="visibility", unit="job",
+                         disable=not progress))
 
 
-def plan_visibility(jobs: list[dict[str, Any]], cfg: Config) -> None:
+def plan_visibility(jobs: list[dict[str, Any]], cfg: Config, progress: bool = True) -> None:
     """Add ``job["visibility"]`` to every job (in place); with ``scene.visibility.target_share`` set,
     also move each defective job's start azimuth to a whole-frame offset chosen so that the
     predicted share of clips showing the defect (over all clips) is as close to the target as the
@@ -102,7 +105,7 @@ def plan_visibility(jobs: list[dict[str, Any]], cfg: Config) -> None:
     todo = {k: j for j in jobs if (k := keys.get(j["job_id"])) is not None and k not in _CACHE}
     if len(_CACHE) + len(todo) > 4096:
         _CACHE.clear()
-    for key, result in zip(todo, _predict_all(list(todo.values()), cfg, start)):
+    for key, result in zip(todo, _predict_all(list(todo.values()), cfg, start, progress)):
         _CACHE[key] = result
     for job in jobs:
         key = keys.get(job["job_id"])
