@@ -53,6 +53,51 @@ def test_errors_name_the_unparseable_tasks():
     assert "q2 unparseable" in p.errors and "q4 unparseable" in p.errors and "q1 unparseable" not in p.errors
 
 
+# the rows of issue #13's table: each was misread before
+ISSUE_TABLE = [
+    ("…to the end.Answer:q1:A; q2:D; q3:B; q4:[0,2.0]", ("A", "D", "B", [[0, 2]])),
+    ("Q1: A\nQ2: F\nQ3: C\nQ4: [[0.5, 1.0]]", ("A", "F", "C", [[0.5, 1]])),
+    ('{"q1": "A", "q2": "F", "q3": "C", "q4": [[0.4, 1.2]]}', ("A", "F", "C", [[0.4, 1.2]])),
+    ('```json\n{"q1": "A", "q2": "F", "q3": "C", "q4": [[0.4, 1.2]]}\n```', ("A", "F", "C", [[0.4, 1.2]])),
+    ("1. A\n2. C\n3. D\n4. [[0.3, 1.5]]", ("A", "C", "D", [[0.3, 1.5]])),
+    ("q1=A, q2=C, q3=B, q4=[[0.2, 0.9], [1.4, 2.0]]", ("A", "C", "B", [[0.2, 0.9], [1.4, 2.0]])),
+]
+
+
+@pytest.mark.parametrize("text,want", ISSUE_TABLE)
+def test_issue_table_layouts(text, want):
+    p = parse_response(text, Q2, Q3)
+    assert (p.q1, p.q2, p.q3, p.q4) == want and p.errors == []
+
+
+def test_issue_table_bold_key_and_prose_interval():
+    p = parse_response("**Q1:** A\n**Q2:** D (bulge)\n**Q3:** B\nQ4: The anomaly is visible from 0.8 to 2.0 seconds.",
+                       Q2, Q3)
+    assert (p.q1, p.q2, p.q3, p.q4) == ("A", "D", "B", [[0.8, 2.0]])
+    assert p.how == {"q1": "line", "q2": "line", "q3": "line", "q4": "line"}
+
+
+@pytest.mark.parametrize("text,want", [
+    ("A or B", (None, "ambiguous")), ("C/D", (None, "ambiguous")), ("crack or scratch", (None, "ambiguous")),
+    ("C: bulge", (None, "ambiguous")),     # C is concavity: the answer contradicts itself
+    ("D (bulge)", ("D", "letter")), ("It is not a crack, it is a hole.", ("F", "text")),
+    ("A crack.", ("G", "text")),           # the article, not the letter A
+    ("no defect", ("B", "text")),          # Q2's "good"
+    ("The answer is E.", ("E", "letter")),
+])
+def test_parse_choice_never_guesses(text, want):
+    assert parse_choice(text, Q2) == want
+
+
+def test_q4_needs_the_duration_for_until_the_end_and_throughout():
+    assert parse_intervals("from 0.9 s to the end") is None
+    assert parse_intervals("from 0.9 s to the end", duration=2.0) == [[0.9, 2.0]]
+    assert parse_intervals("visible throughout the clip", duration=2.0) == [[0.0, 2.0]]
+    assert parse_intervals("from the start until 0.7 s") == [[0.0, 0.7]]
+    assert parse_intervals("0.4s-1.2s") == [[0.4, 1.2]]
+    assert parse_intervals('[{"start": 0.3, "end": 0.9}]') == [[0.3, 0.9]]
+
+
 @pytest.mark.parametrize("text,expected", [
     ("[[0.40, 1.17], [1.50, 2.00]]", [[0.4, 1.17], [1.5, 2.0]]),
     ("[0.5, 1.0]", [[0.5, 1.0]]),
