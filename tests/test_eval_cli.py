@@ -20,7 +20,8 @@ def test_eval_prior_prints_table_and_writes_report(smoke_copy, capsys):
     rc = main(["eval", "--config", SMOKE, "--out", str(smoke_copy), "--runner", "prior", "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "| Model | Q1 Acc | Q1 BAcc | Q2 Acc | Q3 Acc | Q4 mIoU |" in printed and "| prior |" in printed
+    assert "| Model | Q1 Acc | Q1 BAcc | Q2 Acc | Q2 Gated | Q3 Acc | Q4 mIoU |" in printed and "| prior |" in printed
+    assert "## How the answers were read" in printed
     folder = smoke_copy / "eval" / "prior"
     rep = json.loads((folder / "report.json").read_text())
     test = read_jsonl(smoke_copy / "qa" / "standard" / "test.jsonl")
@@ -32,6 +33,84 @@ def test_eval_prior_prints_table_and_writes_report(smoke_copy, capsys):
     assert rep["overall"]["q1_acc"] == pytest.approx(100 * sum(r["q1"]["answer"] == majority for r in test) / len(test),
                                                      abs=0.01)
     assert (folder / "report.md").read_text().startswith("# prior on standard/test")
+    assert rep["n_frames"] == 32 and rep["parsing"]["q1"]["tag"] == len(test)
+    assert (folder / "unparseable.jsonl").read_text() == ""  # the baseline writes the tag grammar
+
+
+def _set_line(path, lineno, change):
+    lines = path.read_text().splitlines()
+    rec = json.loads(lines[lineno - 1])
+    change(rec)
+    lines[lineno - 1] = json.dumps(rec)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _one_line_error(capsys, argv):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("change,expected", [
+    (lambda r: r.update(q2=None), "test.jsonl:2: field 'q2': null"),
+    (lambda r: r.update(duration="2.0"), "test.jsonl:2: field 'duration': expected a number, got str"),
+    (lambda r: r.pop("video"), "test.jsonl:2: field 'video': missing"),
+    (lambda r: r["q3"].update(options=["cup", "vase"]), "test.jsonl:2: field 'q3.options': expected a non-empty"),
+    (lambda r: r["q1"].update(answer="C"), "test.jsonl:2: field 'q1.answer': 'C' is not one of ['A', 'B']"),
+    (lambda r: r.update(visible_intervals=[[1.5, 0.5]]), "test.jsonl:2: field 'visible_intervals[0]'"),
+])
+def test_bad_qa_rows_fail_in_one_line(smoke_copy, capsys, change, expected):
+    _set_line(smoke_copy / "qa" / "standard" / "test.jsonl", 2, change)
+    err = _one_line_error(capsys, ["eval", "--config", SMOKE, "--out", str(smoke_copy), "--runner", "random",
+                                   "--no-progress"])
+    assert expected in err
+    assert not (smoke_copy / "eval" / "random").exists()
+
+
+def test_duplicated_clip_id_fails_in_one_line(smoke_copy, capsys):
+    path = smoke_copy / "qa" / "standard" / "test.jsonl"
+    first = json.loads(path.read_text().splitlines()[0])
+    _set_line(path, 3, lambda r: r.update(clip_id=first["clip_id"]))
+    err = _one_line_error(capsys, ["eval", "--config", SMOKE, "--out", str(smoke_copy), "--runner", "random"])
+    assert f"test.jsonl:3: field 'clip_id': '{first['clip_id']}' duplicates line 1" in err
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--limit", "0"], "--limit must be at least 1, got 0"),
+    (["--frames", "0"], "--frames must be at least 1, got 0"),
+    (["--name", "../../x"], "--name '../../x' is not a valid id"),
+    (["--name", "/tmp/abs"], "--name '/tmp/abs' is not a valid id"),
+])
+def test_bad_flags_fail_before_anything_is_written(tmp_path, capsys, flags, expected):
+    out = tmp_path / "a" / "b" / "out"
+    err = _one_line_error(capsys, ["eval", "--config", SMOKE, "--out", str(out), "--runner", "random", *flags])
+    assert expected in err
+    assert not out.exists() and not (tmp_path / "x").exists()
+
+
+def test_predictions_file_is_scored_and_checked(smoke_copy, capsys):
+    from pipeline.grammar import format_answer
+
+    test = read_jsonl(smoke_copy / "qa" / "standard" / "test.jsonl")
+    preds = smoke_copy / "preds.jsonl"
+    rows = [{"clip_id": r["clip_id"], "response": json.dumps({"q1": r["q1"]["answer"], "q2": r["q2"]["answer"],
+                                                               "q3": r["q3"]["answer"], "q4": r["visible_intervals"]})}
+            for r in test]
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["eval", "--config", SMOKE, "--out", str(smoke_copy), "--runner", "predictions", "--predictions", str(preds),
+            "--no-progress"]
+    assert main(argv) == 0
+    rep = json.loads((smoke_copy / "eval" / "predictions" / "report.json").read_text())
+    assert rep["overall"]["avg"] == 100.0 and rep["parsing"]["q4"]["json"] == len(test)
+    capsys.readouterr()
+    rows[1]["response"] = None
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert "preds.jsonl:2: field 'response': null" in _one_line_error(capsys, argv)
+    preds.write_text("".join(json.dumps(r) + "\n" for r in rows[:1] + rows[:1]))
+    assert "preds.jsonl:2: field 'clip_id'" in _one_line_error(capsys, argv)
+    preds.write_text(json.dumps({"clip_id": test[0]["clip_id"], "response": format_answer("A", "A", "A", "[]")}) + "\n")
+    assert f"no prediction for {len(test) - 1} clip(s)" in _one_line_error(capsys, argv)
 
 
 def test_eval_missing_qa_names_file(tmp_path, capsys):

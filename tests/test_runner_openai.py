@@ -16,6 +16,7 @@ import pytest
 from pipeline.eval.run import evaluate
 from pipeline.eval.runners.openai_compat import OpenAIRunner
 from pipeline.io import read_jsonl
+from conftest import REPO
 
 
 class FakeVLM:
@@ -105,7 +106,7 @@ def test_end_to_end_with_retries_and_cache(smoke_copy):
         urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
         assert len(urls) == 8 and all(u.startswith("data:image/jpeg;base64,") for u in urls)
         img = cv2.imdecode(np.frombuffer(base64.b64decode(urls[0].split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
-        assert img.shape[:2] == (36, 64)
+        assert img.shape[:2] == (64, 96)  # 64×36 clip frames, aspect kept, sides multiples of 32 (fit_size)
         assert any(p["type"] == "text" and re.fullmatch(r"Frame at \d+\.\d\d s:", p["text"]) for p in parts)
         # the smoke test split is three defective cup clips; the fake model says yes/bulge
         assert rep["overall"]["q1_acc"] == 100.0 and rep["overall"]["q2_acc"] == 100.0
@@ -144,3 +145,40 @@ def test_client_error_is_not_retried(smoke_copy):
 def test_bad_base_url_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="base-url"):
         OpenAIRunner("127.0.0.1:8000", "m", tmp_path / "c.jsonl")
+
+
+class StyledVLM(FakeVLM):
+    """Answers each request in the next of three styles: JSON, markdown keys with option text and a
+    prose interval, and a hedge (two letters for Q1, no interval)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def answer(self, body):
+        text = "\n".join(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
+        letter = re.search(r"([A-G]): bulge", next(x for x in text.splitlines() if x.startswith("Q2:"))).group(1)
+        with self.lock:
+            k, self.count = self.count % 3, self.count + 1
+        reply = [f'```json\n{{"q1": "A", "q2": "{letter}", "q3": "A", "q4": [[1.0, 2.0]]}}\n```',
+                 "**Q1:** Yes\n**Q2:** bulge\n**Q3:** A\n**Q4:** The bulge is visible from 1.0 to 2.0 seconds.",
+                 "Q1: A or B, hard to say.\nQ2: " + letter + "\nQ3: A\nQ4: somewhere in the middle"][k]
+        return {"choices": [{"message": {"role": "assistant", "content": reply}}], "usage": {}}
+
+
+def test_served_model_run_prints_how_each_answer_was_read(smoke_copy, capsys):
+    from pipeline.cli import main
+
+    with StyledVLM() as srv:
+        rc = main(["eval", "--config", str(REPO / "manifests" / "smoke.yaml"), "--out", str(smoke_copy),
+                   "--runner", "openai", "--base-url", srv.url, "--model", "styled", "--name", "styled",
+                   "--frames", "4", "--concurrency", "1", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    # three clips: one JSON, one markdown keys (option text for Q1 and Q2), one hedged
+    assert "| Q1 | 2 | 66.7 | 0 | 1 | 1 | 0 | 1 | 1 | 0 |" in printed
+    assert "| Q2 | 3 | 100.0 | 0 | 1 | 2 | 0 | 1 | 0 | 0 |" in printed
+    assert "| Q4 | 2 | 66.7 | 0 | 1 | 1 | 0 | – | 0 | 1 |" in printed
+    unread = read_jsonl(smoke_copy / "eval" / "styled" / "unparseable.jsonl")
+    assert len(unread) == 1 and unread[0]["ambiguous"] == ["q1"] and unread[0]["unparseable"] == ["q4"]
+    assert unread[0]["response"].startswith("Q1: A or B")

@@ -8,12 +8,12 @@ def score_predictions(records: Sequence[dict[str, Any]], responses: Sequence[str
     """Score raw model responses against QA records with the benchmark's parser and metrics.
 
     The one entry point other packages (the trainer's final evaluation) use, so every model is scored
-    by the same code: ``{"overall": {...}, "breakdown": {...}}`` in percent (DESIGN §5)."""
+    by the same code: ``{"overall": {...}, "parsing": {...}, "breakdown": {...}}`` in percent (DESIGN §5)."""
     from ..grammar import parse_response
     from .metrics import evaluate_scores, score_record
 
     if len(records) != len(responses):
         raise ValueError(f"{len(records)} records but {len(responses)} responses")
-    scores = [score_record(r, parse_response(t, r["q2"]["options"], r["q3"]["options"]))
+    scores = [score_record(r, parse_response(t, r["q2"]["options"], r["q3"]["options"], duration=r["duration"]))
               for r, t in zip(records, responses)]
     return evaluate_scores(records, scores)

@@ -1,16 +1,25 @@
-"""Metrics (DESIGN §5): Q1 accuracy and balanced accuracy, Q2/Q3 accuracy, Q4 union-IoU with
-R@IoU≥{0.3, 0.5, 0.7}, miss and hallucination rates, unparseable and option-text fallback counts,
-Avg = mean of the four task scores; breakdowns by category, group, defect, environment, material.
+"""Metrics (DESIGN §5), as the MMVIAD paper reports them plus the views that keep them honest.
 
-Every score is in percent (0–100) in the outputs. An unparseable answer scores 0 for its task and is
-counted; Q4 of an unparseable answer is IoU 0 and is neither a miss nor a hallucination.
+Per clip (:func:`score_record`): Q1/Q2/Q3 right or wrong; Q2 *gated* (right only when Q1 is right
+too, the paper's semantic gate); Q4 union-IoU of the predicted intervals, clipped to ``[0,
+duration]``, against the true ones (1 when both are empty, 0 when exactly one is; a non-empty answer
+that lies wholly outside the clip, or has zero length, is not an empty answer and scores 0).
+
+Over clips (:func:`aggregate`), every score in percent: Q1 accuracy and balanced accuracy (mean of
+the defective and the normal clips' accuracies, MMAD), Q2 accuracy over all clips and gated, Q3
+accuracy, Q4 mIoU over all clips and over clips with a visible defect, R@IoU≥{0.3, 0.5, 0.7} over
+all clips and over clips with a visible defect (empty-vs-empty scores IoU 1 and so inflates the
+all-clips recall on normal clips), miss and hallucination rates, and **Avg = (Q1 Acc + Q2 Acc +
+Q3 Acc + Q4 mIoU) / 4**, the plain mean of the four task scores (``avg_gated`` uses gated Q2).
+An unparseable or ambiguous answer scores 0 for its task; how every answer was read is counted in
+``parsing`` (:func:`parse_stats`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence
 
-from ..grammar import ParsedAnswer
+from ..grammar import SOURCES, TASKS, ParsedAnswer
 from ..intervals import union_iou
 
 THRESHOLDS = (0.3, 0.5, 0.7)
@@ -18,21 +27,47 @@ BREAKDOWNS = ("category", "group", "defect", "environment", "material")
 TASK_KEYS = ("q1_acc", "q2_acc", "q3_acc", "q4_miou")
 
 
+def clip_intervals(pred: Sequence[Sequence[float]], duration: float) -> list[list[float]]:
+    """Predicted intervals intersected with ``[0, duration]``; pieces of zero length are dropped."""
+    out = []
+    for a, b in pred:
+        lo, hi = max(0.0, float(a)), min(float(duration), float(b))
+        if hi > lo:
+            out.append([lo, hi])
+    return out
+
+
+def q4_iou(pred: Optional[Sequence[Sequence[float]]], true: Sequence[Sequence[float]], duration: float) -> float:
+    """Union-IoU of the clipped prediction and the truth; 0 for an unparseable answer or a
+    non-empty answer with nothing inside the clip."""
+    if pred is None:
+        return 0.0
+    clipped = clip_intervals(pred, duration)
+    if pred and not clipped:
+        return 0.0
+    return union_iou(clipped, true)
+
+
 def score_record(rec: dict[str, Any], parsed: ParsedAnswer) -> dict[str, Any]:
     """Per-clip scores of one parsed answer against one QA record."""
     true4 = rec["visible_intervals"]
-    iou = union_iou(parsed.q4, true4) if parsed.q4 is not None else 0.0
+    q1 = parsed.q1 == rec["q1"]["answer"]
+    q2 = parsed.q2 == rec["q2"]["answer"]
     return {
-        "q1": parsed.q1 == rec["q1"]["answer"], "q2": parsed.q2 == rec["q2"]["answer"],
-        "q3": parsed.q3 == rec["q3"]["answer"], "iou": iou,
+        "q1": q1, "q2": q2, "q2_gated": q1 and q2, "q3": parsed.q3 == rec["q3"]["answer"],
+        "iou": q4_iou(parsed.q4, true4, float(rec["duration"])),
         "positive": bool(true4), "pred_empty": None if parsed.q4 is None else not parsed.q4,
-        "unparseable": [q for q in ("q1", "q2", "q3", "q4") if getattr(parsed, q) is None],
-        "by_text": list(parsed.by_text),
+        "unparseable": [q for q in TASKS if getattr(parsed, q) is None],
+        "ambiguous": list(parsed.ambiguous), "by_text": list(parsed.by_text), "how": dict(parsed.how),
     }
 
 
 def _pct(num: float, den: int) -> Optional[float]:
     return round(100.0 * num / den, 2) if den else None
+
+
+def _mean4(vals: Sequence[Optional[float]]) -> Optional[float]:
+    return round(sum(vals) / 4, 2) if all(v is not None for v in vals) else None  # type: ignore[misc]
 
 
 def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -48,18 +83,38 @@ def aggregate(scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
         # MMAD: (normal_acc + anomaly_acc) / 2; over the classes present when one is absent.
         "q1_bacc": round(sum(accs) / len(accs), 2) if accs else None,
         "q2_acc": _pct(sum(s["q2"] for s in scores), n),
+        "q2_gated_acc": _pct(sum(s["q2_gated"] for s in scores), n),
         "q3_acc": _pct(sum(s["q3"] for s in scores), n),
         "q4_miou": _pct(sum(s["iou"] for s in scores), n),
         "q4_miou_defective": _pct(sum(s["iou"] for s in pos), len(pos)),
     }
     for t in THRESHOLDS:
         out[f"r@{t}"] = _pct(sum(s["iou"] >= t for s in scores), n)
+        out[f"r@{t}_defective"] = _pct(sum(s["iou"] >= t for s in pos), len(pos))
     out["miss_rate"] = _pct(sum(s["pred_empty"] is True for s in pos), len(pos))
     out["hallucination_rate"] = _pct(sum(s["pred_empty"] is False for s in neg), len(neg))
-    out["unparseable"] = {q: sum(q in s["unparseable"] for s in scores) for q in ("q1", "q2", "q3", "q4")}
-    out["by_text"] = {q: sum(q in s["by_text"] for s in scores) for q in ("q1", "q2", "q3")}
-    tasks = [out[k] for k in TASK_KEYS]
-    out["avg"] = round(sum(tasks) / 4, 2) if all(v is not None for v in tasks) else None
+    out["unparseable"] = {q: sum(q in s["unparseable"] for s in scores) for q in TASKS}
+    out["by_text"] = {q: sum(q in s["by_text"] for s in scores) for q in TASKS[:3]}
+    out["avg"] = _mean4([out[k] for k in TASK_KEYS])
+    out["avg_gated"] = _mean4([out["q1_acc"], out["q2_gated_acc"], out["q3_acc"], out["q4_miou"]])
+    return out
+
+
+def parse_stats(scores: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """How the answers were read, per task: ``read`` (count and percent of clips), where the read
+    answers were found (``tag``/``json``/``line``/``positional``), how many Q1–Q3 answers came from
+    option text, and how many were ambiguous or unparseable."""
+    n = len(scores)
+    out: dict[str, dict[str, Any]] = {}
+    for q in TASKS:
+        read = [s for s in scores if q not in s["unparseable"]]
+        row: dict[str, Any] = {"read": len(read), "read_pct": _pct(len(read), n)}
+        row.update({src: sum(s["how"].get(q) == src for s in read) for src in SOURCES})
+        if q != "q4":
+            row["option_text"] = sum(q in s["by_text"] for s in read)
+        row["ambiguous"] = sum(q in s["ambiguous"] for s in scores)
+        row["unparseable"] = n - len(read) - row["ambiguous"]
+        out[q] = row
     return out
 
 
@@ -77,43 +132,58 @@ def breakdown(records: Sequence[dict[str, Any]], scores: Sequence[dict[str, Any]
 
 
 def evaluate_scores(records: Sequence[dict[str, Any]], scores: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Overall summary plus all breakdowns."""
+    """Overall summary, how the answers were read, and all breakdowns."""
     if len(records) != len(scores):
         raise ValueError(f"{len(records)} records but {len(scores)} scores")
-    return {"overall": aggregate(scores), "breakdown": breakdown(records, scores)}
+    return {"overall": aggregate(scores), "parsing": parse_stats(scores), "breakdown": breakdown(records, scores)}
 
 
 # ---------------------------------------------------------------- Markdown (paper Tables 2–3 layout)
 
-COLUMNS = (("Q1 Acc", "q1_acc"), ("Q1 BAcc", "q1_bacc"), ("Q2 Acc", "q2_acc"), ("Q3 Acc", "q3_acc"),
-           ("Q4 mIoU", "q4_miou"), ("R@0.3", "r@0.3"), ("R@0.5", "r@0.5"), ("R@0.7", "r@0.7"), ("Avg", "avg"))
+COLUMNS = (("Q1 Acc", "q1_acc"), ("Q1 BAcc", "q1_bacc"), ("Q2 Acc", "q2_acc"), ("Q2 Gated", "q2_gated_acc"),
+           ("Q3 Acc", "q3_acc"), ("Q4 mIoU", "q4_miou"), ("R@0.3", "r@0.3"), ("R@0.5", "r@0.5"), ("R@0.7", "r@0.7"),
+           ("Avg", "avg"))
+DEFECTIVE_COLUMNS = (("Q4 mIoU", "q4_miou_defective"), ("R@0.3", "r@0.3_defective"), ("R@0.5", "r@0.5_defective"),
+                     ("R@0.7", "r@0.7_defective"), ("Miss rate", "miss_rate"))
 
 
 def _cell(v: Any) -> str:
     return "–" if v is None else f"{v:.1f}"
 
 
-def markdown_table(rows: Sequence[tuple[str, dict[str, Any]]], first: str = "Model") -> str:
+def markdown_table(rows: Sequence[tuple[str, dict[str, Any]]], first: str = "Model",
+                   columns: Sequence[tuple[str, str]] = COLUMNS, count: str = "n") -> str:
     """One row per (label, aggregate): the task columns of the paper's main table, then N."""
-    head = f"| {first} | " + " | ".join(c for c, _ in COLUMNS) + " | N |"
-    sep = "|---|" + "---:|" * (len(COLUMNS) + 1)
-    body = [f"| {label} | " + " | ".join(_cell(agg[k]) for _, k in COLUMNS) + f" | {agg['n']} |"
+    head = f"| {first} | " + " | ".join(c for c, _ in columns) + " | N |"
+    sep = "|---|" + "---:|" * (len(columns) + 1)
+    body = [f"| {label} | " + " | ".join(_cell(agg[k]) for _, k in columns) + f" | {agg[count]} |"
             for label, agg in rows]
     return "\n".join([head, sep, *body])
 
 
+def parsing_table(parsing: dict[str, dict[str, Any]]) -> str:
+    """Per task: share read, where it was found, option-text reads, ambiguous and unparseable."""
+    head = ("| Task | Read | Read % | tag | json | line | positional | option text | ambiguous | unparseable |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [f"| {q.upper()} | {r['read']} | {_cell(r['read_pct'])} | "
+            + " | ".join(str(r[s]) for s in SOURCES) + f" | {r.get('option_text', '–')} | {r['ambiguous']} | "
+            f"{r['unparseable']} |" for q, r in parsing.items()]
+    return "\n".join([head, *rows])
+
+
 def markdown_report(title: str, label: str, result: dict[str, Any]) -> str:
-    """The full report: main table, diagnostics (miss, hallucination, unparseable, option-text
-    fallbacks), then one breakdown table per key."""
+    """The full report: main table, Q4 on clips with a visible defect, how the answers were read,
+    diagnostics, then one breakdown table per key."""
     o = result["overall"]
     parts = [f"# {title}", "", markdown_table([(label, o)]), "",
+             f"Avg = (Q1 Acc + Q2 Acc + Q3 Acc + Q4 mIoU) / 4 = {_cell(o['avg'])}; with gated Q2: "
+             f"{_cell(o['avg_gated'])}.", "",
+             "## Q4 on clips with a visible defect", "",
+             markdown_table([(label, o)], columns=DEFECTIVE_COLUMNS, count="n_defective"), "",
+             "## How the answers were read", "", parsing_table(result["parsing"]), "",
              "## Diagnostics", "",
              "| metric | value |", "|---|---:|",
-             f"| Q4 mIoU on defective clips | {_cell(o['q4_miou_defective'])} |",
-             f"| Q4 miss rate (defective clips answered empty) | {_cell(o['miss_rate'])} |",
-             f"| Q4 hallucination rate (normal clips answered non-empty) | {_cell(o['hallucination_rate'])} |",
-             *(f"| unparseable {q} | {c} |" for q, c in o["unparseable"].items()),
-             *(f"| {q} read from option text (no letter) | {c} |" for q, c in o["by_text"].items()), ""]
+             f"| Q4 hallucination rate (normal clips answered non-empty) | {_cell(o['hallucination_rate'])} |", ""]
     for key, groups in result["breakdown"].items():
         parts += [f"## By {key}", "", markdown_table(list(groups.items()), first=key.capitalize()), ""]
     return "\n".join(parts)

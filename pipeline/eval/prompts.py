@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .frames import sample_frames
+from .frames import DEFAULT_MAX_PIXELS, sample_frames
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 PROMPTS = ("main", "structured")
@@ -60,8 +60,8 @@ def _options(opts: dict[str, str]) -> str:
     return " ".join(f"{k}: {v}" for k, v in opts.items())
 
 
-def _frames(out: Path, rec: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    s = sample_frames(Path(out) / rec["video"], n)
+def _frames(out: Path, rec: dict[str, Any], n: int, max_pixels: Optional[int]) -> list[dict[str, Any]]:
+    s = sample_frames(Path(out) / rec["video"], n, max_pixels)
     parts: list[dict[str, Any]] = []
     for img, t in zip(s.frames, s.timestamps):
         parts.append({"type": "text", "text": f"Frame at {t:.2f} s:"})
@@ -71,9 +71,10 @@ def _frames(out: Path, rec: dict[str, Any], n: int) -> list[dict[str, Any]]:
 
 def build_prompt(rec: dict[str, Any], out: Path, template: Template, n_frames: int,
                  reference: Optional[dict[str, Any]] = None, ref_frames: int = 8,
-                 knowledge: Optional[dict[str, Any]] = None) -> Prompt:
+                 knowledge: Optional[dict[str, Any]] = None, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> Prompt:
     """The full prompt for one QA record: context (knowledge, reference clip), query frames with
-    their timestamps, then the templated questions."""
+    their timestamps (resized by :func:`.frames.fit_size` unless ``max_pixels`` is ``None``), then
+    the templated questions."""
     context = knowledge_text(rec, knowledge) if knowledge is not None else ""
     text = template.substitute(
         n_frames=n_frames, duration=f"{rec['duration']:g}", context=context,
@@ -84,8 +85,8 @@ def build_prompt(rec: dict[str, Any], out: Path, template: Template, n_frames: i
     parts: list[dict[str, Any]] = []
     if reference is not None:
         parts.append({"type": "text", "text": REFERENCE_TEXT})
-        parts += _frames(out, reference, ref_frames)
+        parts += _frames(out, reference, ref_frames, max_pixels)
         parts.append({"type": "text", "text": QUERY_TEXT})
-    parts += _frames(out, rec, n_frames)
+    parts += _frames(out, rec, n_frames, max_pixels)
     parts.append({"type": "text", "text": text})
     return Prompt(clip_id=rec["clip_id"], parts=parts)
