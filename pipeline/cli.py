@@ -297,7 +297,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         if not args.model:
             raise ValueError("--runner transformers needs --model (a local path or HF id)")
-        runner = TransformersRunner(args.model, max_new_tokens=args.max_tokens, batch_size=args.batch_size)
+        runner = TransformersRunner(args.model, max_new_tokens=args.max_tokens, batch_size=args.batch_size,
+                                    processor=args.processor)
     rep = evaluate(runner, out, args.protocol, args.split, name=name, setting=args.setting, prompt=args.prompt,
                    n_frames=args.frames, seed=seed, limit=args.limit, progress=not args.no_progress,
                    max_pixels=args.max_pixels or None)
@@ -338,6 +339,9 @@ def _eval_args(e: argparse.ArgumentParser) -> None:
     e.add_argument("--max-tokens", type=int, default=1024, help="default: %(default)s")
     e.add_argument("--batch-size", type=int, default=4, help="clips per generate call, transformers runner "
                    "(default: %(default)s)")
+    e.add_argument("--processor", default="auto", choices=("auto", "trainer"),
+                   help="transformers runner: the checkpoint's own processor, or the trainer's torch-only one "
+                   "(for checkpoints of `make train`; needs .venv-train) (default: %(default)s)")
     e.add_argument("--price-in", type=float, default=0.0, help="USD per 1M prompt tokens, for the cost summary")
     e.add_argument("--price-out", type=float, default=0.0, help="USD per 1M completion tokens")
 # ---- end eval -------------------------------------------------------------------------------------

@@ -1,107 +1,111 @@
-"""Final evaluation on the test split: generate one response per clip, score with the shared grammar.
+"""Final evaluation on the test split, through the project's one evaluation path.
 
-Writes ``predictions.jsonl`` (``{clip_id, response}`` per clip, the input any evaluator needs) and
-``metrics.json`` (Q1/Q2/Q3 accuracy, Q4 union-IoU as DESIGN §5, unparseable counts). When the
-project's evaluator (issue #6, ``pipeline.eval``) is importable and offers
-``score_predictions(records, responses)``, its report is added under ``"pipeline_eval"``.
+:func:`evaluate_model` hands an already-loaded model and processor to the evaluator's
+:class:`pipeline.eval.runners.transformers_local.TransformersRunner` and runs
+:func:`pipeline.eval.run.evaluate_records` — the code ``mmviad eval --runner transformers`` runs —
+so the trainer samples the same frames (32 by default, the paper's setting, uniform with their real
+timestamps), at the same resolution (aspect ratio kept, sides multiples of 32, ``max_pixels`` per
+frame), sends the same prompt (``assets/prompts/<prompt>.txt``), generates in batches on the
+model's device, and scores with the same grammar and metrics. ``mmviad eval --runner transformers
+--processor trainer --prompt structured --model <checkpoint>`` reproduces the numbers.
+
+Writes ``<out_dir>/{predictions.jsonl, unparseable.jsonl, report.json, report.md}`` and
+``metrics.json`` (the overall scores and how the answers were read).
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Sequence
 
-from tqdm import tqdm
+from pipeline.eval.frames import DEFAULT_MAX_PIXELS, EVAL_FRAMES
 
-from pipeline.grammar import parse_response
+from .io import atomic_write_json
 
-from .io import atomic_write_json, atomic_write_text
-from .records import ground_truth, load_split
-
-
-def _union(iv: list[list[float]]) -> list[list[float]]:
-    out: list[list[float]] = []
-    for a, b in sorted(iv):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
+# eval.* settings this module reads, with their defaults (config keys beside enabled/max_clips/max_new_tokens)
+EVAL_DEFAULTS: dict[str, Any] = {
+    "num_frames": EVAL_FRAMES,      # the paper evaluates on 32 uniformly sampled frames
+    "max_pixels": DEFAULT_MAX_PIXELS,
+    "batch_size": 4,
+    "prompt": "structured",         # the response format the trainer teaches (PS-SFT, VISTA-GRPO)
+    "setting": "0-shot",
+}
 
 
-def union_iou(pred: list[list[float]], gt: list[list[float]]) -> float:
-    """IoU of the unions; 1 when both are empty, 0 when only one is (DESIGN §5)."""
-    p, g = _union(pred), _union(gt)
-    if not p and not g:
-        return 1.0
-    if not p or not g:
-        return 0.0
-    inter = sum(max(0.0, min(b, d) - max(a, c)) for a, b in p for c, d in g)
-    union = sum(b - a for a, b in p) + sum(d - c for c, d in g) - inter
-    return inter / union if union > 0 else 0.0
+def eval_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """:data:`EVAL_DEFAULTS` overridden by ``cfg["eval"]``."""
+    e = cfg.get("eval") or {}
+    return {k: e.get(k, v) if e.get(k) is not None else v for k, v in EVAL_DEFAULTS.items()}
 
 
-def score(records: list[dict[str, Any]], responses: list[str]) -> dict[str, Any]:
-    """Accuracy for Q1–Q3 and mean union-IoU for Q4; unparseable answers score 0 and are counted."""
-    n = len(records)
-    acc = {"q1": 0, "q2": 0, "q3": 0}
-    q4, unparseable = 0.0, {"q1": 0, "q2": 0, "q3": 0, "q4": 0}
-    for rec, resp in zip(records, responses, strict=True):
-        gt = ground_truth(rec)
-        p = parse_response(resp, gt.q2_options, gt.q3_options)
-        for q in acc:
-            acc[q] += int(getattr(p, q) == getattr(gt, q))
-            unparseable[q] += int(getattr(p, q) is None)
-        unparseable["q4"] += int(p.q4 is None)
-        q4 += union_iou(p.q4, gt.intervals) if p.q4 is not None else 0.0
-    m = {f"{q}_acc": v / n for q, v in acc.items()} | {"q4_miou": q4 / n, "n": n, "unparseable": unparseable}
-    m["avg"] = (m["q1_acc"] + m["q2_acc"] + m["q3_acc"] + m["q4_miou"]) / 4
-    return m
+def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]], data_root: Path,
+                   out_dir: Optional[Path] = None, *, n_frames: int = EVAL_FRAMES,
+                   max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, prompt: str = "structured",
+                   setting: str = "0-shot", batch_size: int = 4, max_new_tokens: int = 512, name: str = "trainer",
+                   protocol: str = "standard", split: str = "test", seed: int = 0, progress: bool = True
+                   ) -> dict[str, Any]:
+    """Generate, parse and score ``records`` (QA rows whose videos lie under ``data_root``) with a
+    model and processor in memory; the model stays on its device and in its mode is restored.
+
+    Returns the evaluator's report: ``overall`` (q1_acc, q1_bacc, q2_acc, q2_gated_acc, q3_acc,
+    q4_miou, r@…, avg, … in percent), ``parsing`` (how each task's answers were read),
+    ``breakdown`` and the run settings; writes the report files to ``out_dir`` when given."""
+    from pipeline.eval.run import evaluate_records
+    from pipeline.eval.runners.transformers_local import TransformersRunner
+
+    runner = TransformersRunner.from_loaded(model, processor, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                            label=name)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        return evaluate_records(runner, records, Path(data_root), out_dir, name=name, protocol=protocol, split=split,
+                                setting=setting, prompt=prompt, n_frames=n_frames, max_pixels=max_pixels, seed=seed,
+                                progress=progress)
+    finally:
+        if was_training:
+            model.train()
 
 
-def evaluate(cfg: dict[str, Any], data: Path, model_path: str, out_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Greedy responses of ``model_path`` on the test split, then :func:`score`."""
+def load_eval_processor(path: str, kind: str = "shim") -> Any:
+    """The trainer's processor for a checkpoint (``mmviad eval --processor trainer`` uses this)."""
+    from .processor import load_processor
+
+    return load_processor(path, kind)
+
+
+def load_eval_model(path: str, dtype: str = "float32", attn_implementation: str = "sdpa") -> Any:
+    """A checkpoint for evaluation: on the GPU when there is one (``device_map="auto"``)."""
     import torch
     from transformers import Qwen3VLForConditionalGeneration
 
-    from .processor import load_processor
-    from .prompts import prompt_messages
-    from .runner import vision_token_ids
-    from .video import decode_clip
+    cuda = torch.cuda.is_available()
+    return Qwen3VLForConditionalGeneration.from_pretrained(
+        path, dtype=getattr(torch, dtype), attn_implementation=attn_implementation,
+        device_map="auto" if cuda else None).eval()
 
-    d, e = cfg["data"], cfg["eval"]
-    records = load_split(data, d["test_split"], d["protocol"])
-    if e["max_clips"]:
+
+def evaluate(cfg: dict[str, Any], data: Path, model_path: str, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """The ``make train`` eval stage: load ``model_path`` and :func:`evaluate_model` on the test split."""
+    from pipeline.eval.run import load_split
+
+    d, e, m = cfg["data"], cfg["eval"], cfg["model"]
+    s = eval_settings(cfg)
+    records = load_split(Path(data), d["protocol"], d["test_split"])
+    if e.get("max_clips"):
         records = records[: int(e["max_clips"])]
     if not records:
         print("eval: empty test split, skipped")
         return {"n": 0}
-    processor = load_processor(model_path, cfg["model"]["video_processor"])
-    model = Qwen3VLForConditionalGeneration.from_pretrained(model_path).eval()
-    tok = processor.tokenizer
-    responses = []
-    for rec in tqdm(records, desc="eval", unit="clip", disable=not progress):
-        clip = decode_clip(Path(data) / rec["video"], d["num_frames"], tuple(d["frame_size"]))
-        inputs = processor.apply_chat_template(
-            [prompt_messages(clip.frames, rec, cfg["prompt"]["domain_knowledge"])], add_generation_prompt=True,
-            tokenize=True, return_dict=True, return_tensors="pt",
-            processor_kwargs={"video_metadata": [clip.metadata()], "do_sample_frames": False})
-        inputs.pop("video_metadata", None)
-        with torch.no_grad():
-            out = model.generate(**inputs.to(model.device), max_new_tokens=int(e["max_new_tokens"]), do_sample=False,
-                                 pad_token_id=tok.pad_token_id, suppress_tokens=vision_token_ids(tok))
-        responses.append(tok.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-    atomic_write_text(out_dir / "predictions.jsonl", "".join(
-        json.dumps({"clip_id": r["clip_id"], "response": t}) + "\n" for r, t in zip(records, responses)))
-    metrics = score(records, responses)
-    try:
-        ev = importlib.import_module("pipeline.eval")
-    except ImportError:
-        ev = None
-    if ev is not None and hasattr(ev, "score_predictions"):
-        metrics["pipeline_eval"] = ev.score_predictions(records, responses)
-    atomic_write_json(out_dir / "metrics.json", metrics)
-    print("eval: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, float)))
+    model = load_eval_model(model_path, m["dtype"], m["attn_implementation"])
+    processor = load_eval_processor(model_path, m["video_processor"])
+    report = evaluate_model(model, processor, records, Path(data), Path(out_dir), n_frames=int(s["num_frames"]),
+                            max_pixels=s["max_pixels"], prompt=s["prompt"], setting=s["setting"],
+                            batch_size=int(s["batch_size"]), max_new_tokens=int(e["max_new_tokens"]),
+                            protocol=d["protocol"], split=d["test_split"], seed=int(cfg.get("seed", 0)),
+                            progress=progress)
+    metrics = {**report["overall"], "parsing": report["parsing"], "n_frames": report["n_frames"],
+               "max_pixels": report["max_pixels"], "prompt": report["prompt"]}
+    atomic_write_json(Path(out_dir) / "metrics.json", metrics)
+    o = report["overall"]
+    print("eval: " + " ".join(f"{k}={o[k]}" for k in ("q1_acc", "q2_acc", "q2_gated_acc", "q3_acc", "q4_miou", "avg")))
     return metrics

@@ -37,10 +37,13 @@ class TransformersRunner(Runner):
     needs_prompt = True
 
     def __init__(self, model: Optional[str] = None, max_new_tokens: int = 1024, dtype: str = "bfloat16",
-                 batch_size: int = 4) -> None:
+                 batch_size: int = 4, processor: str = "auto") -> None:
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError("--batch-size and --max-tokens must be at least 1")
+        if processor not in ("auto", "trainer"):
+            raise ValueError(f"--processor must be auto or trainer, got {processor!r}")
         self.model_name, self.max_new_tokens, self.dtype, self.batch_size = model, max_new_tokens, dtype, batch_size
+        self.processor_kind = processor
         self._model: Any = None
         self._processor: Any = None
         self.stats = {"requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
@@ -63,7 +66,18 @@ class TransformersRunner(Runner):
         if not self.model_name:
             raise ValueError("--runner transformers needs --model (a local path or HF id)")
         cuda = torch.cuda.is_available()
-        self._processor = AutoProcessor.from_pretrained(self.model_name)
+        if self.processor_kind == "trainer":  # checkpoints of the CPU trainer carry only a tokenizer
+            try:
+                from mmviad_trainer.evaluate import load_eval_processor
+            except ImportError as e:
+                raise RuntimeError(f"--processor trainer needs the trainer package (.venv-train): {e}") from None
+            self._processor = load_eval_processor(self.model_name)
+        else:
+            try:
+                self._processor = AutoProcessor.from_pretrained(self.model_name)
+            except (OSError, ImportError, ValueError) as e:
+                raise RuntimeError(f"{self.model_name}: cannot load its processor ({str(e).splitlines()[0]}); "
+                                   "for a checkpoint of the trainer use --processor trainer") from None
         self._model = AutoModelForImageTextToText.from_pretrained(
             self.model_name, dtype=getattr(torch, self.dtype) if cuda else torch.float32,
             device_map="auto" if cuda else None).eval()
