@@ -21,12 +21,18 @@ LS_VENV  := .venv-ls
 LS_PIN   := label-studio==1.23.2
 LS_STAMP := $(LS_VENV)/.installed-$(shell echo $(LS_PIN) | cksum | cut -d' ' -f1)
 
+# lmms-eval for the benchmark's lmms-eval task (its own venv; lmms-eval --no-deps, never torchvision)
+LMMS_VENV  := .venv-lmms
+LMMS_PIN   := lmms-eval==0.7.3
+LMMS_REQ   := integrations/lmms_eval/requirements.txt
+LMMS_STAMP := $(LMMS_VENV)/.installed-$(shell cat $(LMMS_REQ) | cksum | cut -d' ' -f1)-$(shell echo $(LMMS_PIN) | cksum | cut -d' ' -f1)
+
 CONFIG ?= manifests/default.yaml
 OUT    ?=
 SHARD  ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
 
-.PHONY: help install install-train install-labelstudio render train test bench clean
+.PHONY: help install install-train install-labelstudio install-lmms render train test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +70,20 @@ $(LS_STAMP):
 
 install-labelstudio: $(LS_STAMP)  ## create .venv-ls with Label Studio (the live review test starts it)
 
+# torch's CPU wheel first; lmms-eval without its declared dependencies (they pull torchvision and a
+# CUDA-linked torch); then what the task and lmms-eval's CLI import; the repo root --no-deps.
+$(LMMS_STAMP): $(LMMS_REQ)
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "needs Python 3.11"'
+	test -x $(LMMS_VENV)/bin/python || $(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LMMS_VENV)/bin/python -m pip install -q $(TORCH_PIN)
+	$(LMMS_VENV)/bin/python -m pip install -q --no-deps $(LMMS_PIN)
+	$(LMMS_VENV)/bin/python -m pip install -q -r $(LMMS_REQ)
+	$(LMMS_VENV)/bin/python -m pip install -q --no-deps -e .
+	rm -f $(LMMS_VENV)/.installed-* && touch $@
+
+install-lmms: $(LMMS_STAMP)  ## create .venv-lmms with lmms-eval (the lmms-eval task test runs its CLI)
+
 render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; CONFIG=, OUT= override)
 ifeq ($(SHARD),)
 	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG)
@@ -77,8 +97,8 @@ endif
 train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=, RUN_DIR= override)
 	HF_HUB_OFFLINE=$(if $(findstring cpu-smoke,$(TRAIN_CONFIG)),1,0) $(TRAIN_BIN)/python -m mmviad_trainer train --config $(TRAIN_CONFIG) --data $(DATA) $(RUN_DIR_ARG)
 
-test: $(STAMP) $(TRAIN_STAMP) $(LS_STAMP)  ## run the test suites (pipeline with .venv, a live Label Studio from .venv-ls, trainer with .venv-train)
-	MMVIAD_LABEL_STUDIO=$(CURDIR)/$(LS_VENV)/bin/label-studio $(BIN)/python -m pytest -q
+test: $(STAMP) $(TRAIN_STAMP) $(LS_STAMP) $(LMMS_STAMP)  ## run the test suites (pipeline with .venv, a live Label Studio from .venv-ls, lmms-eval's CLI from .venv-lmms, trainer with .venv-train)
+	MMVIAD_LABEL_STUDIO=$(CURDIR)/$(LS_VENV)/bin/label-studio MMVIAD_LMMS_EVAL=$(CURDIR)/$(LMMS_VENV)/bin/lmms-eval $(BIN)/python -m pytest -q
 	cd trainer && ../$(TRAIN_BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## render-pipeline benchmark: medians and ratios against the bare Blender render
