@@ -45,7 +45,8 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
                    protocol: str = "standard", split: str = "test", seed: int = 0, progress: bool = True
                    ) -> dict[str, Any]:
     """Generate, parse and score ``records`` (QA rows whose videos lie under ``data_root``) with a
-    model and processor in memory; the model stays on its device and in its mode is restored.
+    model and processor in memory (evaluation during training can call it too): the model stays on
+    its device, and its train/eval mode is restored afterwards.
 
     Returns the evaluator's report: ``overall`` (q1_acc, q1_bacc, q2_acc, q2_gated_acc, q3_acc,
     q4_miou, r@…, avg, … in percent), ``parsing`` (how each task's answers were read),

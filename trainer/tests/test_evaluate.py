@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def eval_data(dataset, tmp_path_factory):
-    """The trainer fixture's clips with three test clips (two defective, one normal)."""
+    """The trainer fixture's clips with three test clips (one defective, two normal)."""
     root = tmp_path_factory.mktemp("evaldata")
     for p in dataset.rglob("*"):
         if p.is_file():
@@ -25,7 +25,11 @@ def eval_data(dataset, tmp_path_factory):
             dst.write_bytes(p.read_bytes())
     train = [json.loads(x) for x in (root / "qa/standard/train.jsonl").read_text().splitlines()]
     test = [json.loads(x) for x in (root / "qa/standard/test.jsonl").read_text().splitlines()]
-    test.append({**train[0], "split": "test"})
+    # a third test clip whose Q3 options are other words, so prompts differ in length and a batch pads
+    extra = {**train[2], "split": "test"}
+    extra["q3"] = {**extra["q3"], "options": {"A": "cup", "B": "helmet", "C": "ashtray", "D": "microphone"},
+                   "answer": "A"}
+    test.append(extra)
     (root / "qa/standard/test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
     return root
 
@@ -78,15 +82,18 @@ def test_trainer_eval_and_mmviad_eval_give_the_same_numbers(eval_data, tiny_ckpt
     assert cli["runner_summary"]["prompt_tokens"] > 3 * 20 * 6
 
 
-def test_batching_does_not_change_the_answers(eval_data, tiny_ckpt):
+def test_batching_does_not_change_the_answers(eval_data, tiny_ckpt, tmp_path):
     from mmviad_trainer.evaluate import load_eval_model, load_eval_processor
     from pipeline.eval.run import load_split
+    from pipeline.io import read_jsonl
 
     model, proc = load_eval_model(str(tiny_ckpt)), load_eval_processor(str(tiny_ckpt))
     recs = load_split(eval_data, "standard", "test")
     kw = dict(n_frames=4, max_new_tokens=12, progress=False)
-    one = evaluate_model(model, proc, recs, eval_data, batch_size=1, **kw)
-    three = evaluate_model(model, proc, recs, eval_data, batch_size=3, **kw)
+    one = evaluate_model(model, proc, recs, eval_data, tmp_path / "b1", batch_size=1, **kw)
+    three = evaluate_model(model, proc, recs, eval_data, tmp_path / "b3", batch_size=3, **kw)
     assert one["runner_summary"]["batches"] == 3 and three["runner_summary"]["batches"] == 1
+    rows1, rows3 = read_jsonl(tmp_path / "b1" / "predictions.jsonl"), read_jsonl(tmp_path / "b3" / "predictions.jsonl")
+    assert len({r["usage"]["prompt_tokens"] for r in rows1}) > 1  # prompts of different lengths: the batch pads
+    assert [(r["response"], r["usage"]) for r in rows1] == [(r["response"], r["usage"]) for r in rows3]
     assert one["overall"] == three["overall"]
-    assert one["runner_summary"]["completion_tokens"] == three["runner_summary"]["completion_tokens"]
