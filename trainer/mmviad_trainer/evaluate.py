@@ -10,7 +10,8 @@ model's device, and scores with the same grammar and metrics. ``mmviad eval --ru
 --processor trainer --prompt structured --model <checkpoint>`` reproduces the numbers.
 
 Writes ``<out_dir>/{predictions.jsonl, unparseable.jsonl, report.json, report.md}`` and
-``metrics.json`` (the overall scores and how the answers were read).
+``metrics.json`` (the overall scores, in percent, and how the answers were read). For generation
+sharded over processes, :func:`generate_responses` and :func:`score` are the same two halves.
 """
 
 from __future__ import annotations
@@ -65,6 +66,30 @@ def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]]
     finally:
         if was_training:
             model.train()
+
+
+def generate_responses(model: Any, processor: Any, records: Sequence[dict[str, Any]], data_root: Path, *,
+                       n_frames: int = EVAL_FRAMES, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                       prompt: str = "structured", setting: str = "0-shot", batch_size: int = 4,
+                       max_new_tokens: int = 512, seed: int = 0, progress: bool = False) -> list[str]:
+    """The responses of an in-memory model to ``records``, in order, generated exactly as
+    :func:`evaluate_model` generates them (for callers that shard the clips over processes and
+    score the gathered responses with :func:`score`)."""
+    from pipeline.eval.run import prompt_builder
+    from pipeline.eval.runners.transformers_local import TransformersRunner
+
+    runner = TransformersRunner.from_loaded(model, processor, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    build = prompt_builder(Path(data_root), setting, prompt, n_frames, records, seed, max_pixels)
+    return [p.response for p in runner.run(records, build, progress=progress)]
+
+
+def score(records: Sequence[dict[str, Any]], responses: Sequence[str]) -> dict[str, Any]:
+    """The evaluator's scores for responses produced elsewhere: ``overall`` (percent) with
+    ``parsing`` (how each task's answers were read) added under that key."""
+    from pipeline.eval import score_predictions
+
+    rep = score_predictions(records, responses)
+    return {**rep["overall"], "parsing": rep["parsing"]}
 
 
 def load_eval_processor(path: str, kind: str = "shim") -> Any:

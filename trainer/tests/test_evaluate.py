@@ -97,3 +97,9 @@ def test_batching_does_not_change_the_answers(eval_data, tiny_ckpt, tmp_path):
     assert len({r["usage"]["prompt_tokens"] for r in rows1}) > 1  # prompts of different lengths: the batch pads
     assert [(r["response"], r["usage"]) for r in rows1] == [(r["response"], r["usage"]) for r in rows3]
     assert one["overall"] == three["overall"]
+    # the seams for sharded generation give the same answers and scores
+    from mmviad_trainer.evaluate import generate_responses, score
+
+    responses = generate_responses(model, proc, recs, eval_data, n_frames=4, max_new_tokens=12, batch_size=2)
+    assert responses == [r["response"] for r in rows1]
+    assert {k: v for k, v in score(recs, responses).items() if k != "parsing"} == one["overall"]
