@@ -6,8 +6,9 @@
 so the trainer samples the same frames (32 by default, the paper's setting, uniform with their real
 timestamps), at the same resolution (aspect ratio kept, sides multiples of 32, ``max_pixels`` per
 frame), sends the same prompt (``assets/prompts/<prompt>.txt``), generates in batches on the
-model's device, and scores with the same grammar and metrics. ``mmviad eval --runner transformers
---processor trainer --prompt structured --model <checkpoint>`` reproduces the numbers.
+model's device, and scores with the same grammar and metrics. ``python -m pipeline.eval --runner
+transformers --processor trainer --prompt structured --model <checkpoint>`` (``mmviad eval`` in this
+environment) reproduces the numbers.
 
 Writes ``<out_dir>/{predictions.jsonl, unparseable.jsonl, report.json, report.md}`` and
 ``metrics.json`` (the overall scores, in percent, and how the answers were read). For generation

@@ -46,23 +46,12 @@ def test_defaults_are_the_papers():
     assert fit_size(1080, 1920) == (320, 576)  # 16:9 stays 16:9-ish, sides multiples of 32, not a square
 
 
-def mmviad_eval(argv: list[str]) -> int:
-    """`mmviad eval ARGV`: its own parser and handler (the top-level `mmviad` parser also registers the
-    Blender-side commands, whose packages this environment does not have)."""
-    import argparse
-
-    from pipeline.cli import _common, _eval_args, cmd_eval
-
-    p = argparse.ArgumentParser(prog="mmviad eval")
-    _common(p)
-    _eval_args(p)
-    return cmd_eval(p.parse_args(argv))
-
-
 def test_trainer_eval_and_mmviad_eval_give_the_same_numbers(eval_data, tiny_ckpt, smoke_cfg, tmp_path):
     from pipeline.io import read_jsonl
 
     metrics = evaluate(_cfg(smoke_cfg), eval_data, str(tiny_ckpt), tmp_path / "trainer", progress=False)
+    from pipeline.eval.__main__ import main as mmviad_eval  # `mmviad eval` in this environment
+
     rc = mmviad_eval(["--config", str(REPO / "manifests" / "smoke.yaml"), "--out", str(eval_data),
                       "--runner", "transformers", "--model", str(tiny_ckpt), "--processor", "trainer",
                       "--prompt", "structured", "--max-tokens", "16", "--name", "cli", "--no-progress"])
