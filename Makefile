@@ -24,7 +24,9 @@ LS_STAMP := $(LS_VENV)/.installed-$(shell echo $(LS_PIN) | cksum | cut -d' ' -f1
 CONFIG ?= manifests/default.yaml
 OUT    ?=
 SHARD  ?=
+NUM_SHARDS ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
+SHARDS_ARG := $(if $(NUM_SHARDS),--num-shards $(NUM_SHARDS))
 
 .PHONY: help install install-train install-labelstudio render train test bench clean
 
@@ -64,14 +66,14 @@ $(LS_STAMP):
 
 install-labelstudio: $(LS_STAMP)  ## create .venv-ls with Label Studio (the live review test starts it)
 
-render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; CONFIG=, OUT= override)
+render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; NUM_SHARDS=n, CONFIG=, OUT= override)
 ifeq ($(SHARD),)
-	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG)
+	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG) $(SHARDS_ARG)
 else
-	$(BIN)/mmviad plan --config $(CONFIG) $(OUT_ARG)
-	$(BIN)/mmviad render --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
-	$(BIN)/mmviad annotate --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
-	$(BIN)/mmviad clips --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
+	$(BIN)/mmviad plan --config $(CONFIG) $(OUT_ARG) $(SHARDS_ARG)
+	$(BIN)/mmviad render --config $(CONFIG) $(OUT_ARG) --shard $(SHARD) $(SHARDS_ARG)
+	$(BIN)/mmviad annotate --config $(CONFIG) $(OUT_ARG) --shard $(SHARD) $(SHARDS_ARG)
+	$(BIN)/mmviad clips --config $(CONFIG) $(OUT_ARG) --shard $(SHARD) $(SHARDS_ARG)
 endif
 
 train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=, RUN_DIR= override)

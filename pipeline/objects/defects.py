@@ -342,7 +342,8 @@ def _remove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
         res = csg.difference(mesh, [cutter])
         v = np.array(res.vertices, dtype=float)
         f = np.asarray(res.faces, dtype=np.int64)
-        origin = csg.match_vertices(orig_v, v, tol=1e-9 * float(np.max(mesh.extents)))
+        tree = csg.per_mesh(mesh, "vertex_tree", lambda: cKDTree(orig_v))
+        origin = csg.match_vertices(orig_v, v, tol=1e-9 * float(np.max(mesh.extents)), tree=tree)
         v[origin >= 0] = orig_v[origin[origin >= 0]]
         of = origin[f]
         nv = len(orig_v)
