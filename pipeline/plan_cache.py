@@ -127,7 +127,8 @@ def run_objects(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, units: Seque
                 cache: ObjectCache, group: Callable[[Any], Any], workers: int | None = None,
                 progress: bool = True, desc: str = "plan") -> list[dict[str, Any]]:
     """``fn(cfg, unit)`` for every unit, in order, each result read from ``cache`` when present and
-    otherwise computed (in ``workers`` processes; default: one per core) and stored there at once.
+    otherwise computed (in ``workers`` processes; default: one per core, when each gets at least
+    four objects) and stored there at once.
 
     ``fn`` must be a module-level function (it is sent to spawned workers) and return JSON-able
     data. On any exception, KeyboardInterrupt included, the pool is stopped and the exception
@@ -143,7 +144,8 @@ def run_objects(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, units: Seque
     n = len(units)
     bar = tqdm(total=n, initial=n - len(todo), desc=desc, unit="object", disable=not progress or n < 8)
     try:
-        workers = max(1, min(workers or default_workers(), len(todo)))
+        # A spawned worker costs ~2 s to start: by default only when each gets 4+ objects.
+        workers = max(1, min(workers, len(todo)) if workers else min(default_workers(), len(todo) // 4))
         if workers == 1:
             for item in todo:
                 for key, text in _run_task(fn, cfg, cache.root, [item]):
