@@ -25,7 +25,7 @@ from reference_visibility import reference_pixels
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_TOLERANCE = 0.02
-EVERY = 3  # every third frame of the orbit: the reference caster takes seconds per orbit
+EVERY = 5  # every fifth frame (10° steps): the reference caster takes seconds per orbit
 
 
 def _default() -> Config:
