@@ -6,13 +6,14 @@ is original (see :func:`match_vertices`) and which was created by the operation.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import manifold3d
 import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
+
+from .geometry import per_mesh
 
 
 class CSGError(ValueError):
@@ -26,27 +27,6 @@ def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> manifold3d.Manifol
     if m.status() != manifold3d.Error.NoError or m.is_empty():
         raise CSGError(f"{what} is not a closed manifold volume (manifold3d: {m.status()})")
     return m
-
-
-# Per-mesh results that are costly to rebuild (the Manifold of a library mesh is converted ~7 times
-# per object while a defect is calibrated): keyed by the mesh object and checked against its
-# content hash (trimesh tracks changes to its arrays), so a changed mesh is converted again.
-_MEMO: "OrderedDict[tuple[int, str], tuple[trimesh.Trimesh, int, Any]]" = OrderedDict()
-_MEMO_SIZE = 16
-
-
-def per_mesh(mesh: trimesh.Trimesh, what: str, build: Callable[[], Any]) -> Any:
-    """``build()`` for ``mesh``, computed once while the mesh and its content stay the same."""
-    key, h = (id(mesh), what), hash(mesh)
-    hit = _MEMO.get(key)
-    if hit is not None and hit[0] is mesh and hit[1] == h:
-        _MEMO.move_to_end(key)
-        return hit[2]
-    value = build()
-    _MEMO[key] = (mesh, h, value)  # holding the mesh keeps its id from being reused
-    while len(_MEMO) > _MEMO_SIZE:
-        _MEMO.popitem(last=False)
-    return value
 
 
 def from_manifold(m: manifold3d.Manifold) -> trimesh.Trimesh:
@@ -82,5 +62,7 @@ def match_vertices(original: np.ndarray, result: np.ndarray, tol: float = 1e-9,
                    tree: cKDTree | None = None) -> np.ndarray:
     """For each ``result`` vertex, the index of the ``original`` vertex at the same position (within
     ``tol``), or -1 for a vertex the operation created. ``tree``: a prebuilt ``cKDTree(original)``."""
-    d, i = (tree if tree is not None else cKDTree(original)).query(result, k=1)
+    # The bound only prunes the search (a vertex within tol is found exactly as without it).
+    bound = 2.0 * tol if tol > 0 else np.inf
+    d, i = (tree if tree is not None else cKDTree(original)).query(result, k=1, distance_upper_bound=bound)
     return np.where(d <= tol, i, -1).astype(np.int64)
