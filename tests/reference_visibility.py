@@ -1,7 +1,9 @@
 """The reference visibility caster: the planner's original plain-numpy Möller–Trumbore ray caster,
 kept here (not in the package) only so tests can check the Embree path of
 ``pipeline/scenery/visibility.py`` against it. It tests every front-facing triangle whose projected
-bounding box overlaps the samples, one frame at a time: exact in float64 and about 50× slower."""
+bounding box overlaps the samples, one frame at a time: exact in float64 and about 50× slower. It
+ignores back faces (the Embree path, like the rendered mask, lets a back face hide a sample).
+"""
 
 from __future__ import annotations
 

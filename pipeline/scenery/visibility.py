@@ -4,11 +4,16 @@ share of clips showing the defect meets a configured target.
 
 Predicted pixels of a frame = Σ over visible sampled defect faces of ``area · cos θ / d² · f_px²``
 (the face's projected area in pixels), scaled up by the sampled fraction of the defect area. A face
-counts when it faces the camera, projects inside the frame, and the first surface the ray from the
-camera towards its centre hits is the face itself (or lies no nearer than the centre, within a
-relative 1e-4). The whole orbit is one batch of rays. A plain-numpy Möller–Trumbore caster that
-tests every front-facing triangle is kept in ``tests/reference_visibility.py`` as the reference the
-Embree path is checked against (``tests/test_visibility_engine.py``).
+counts when it faces the camera, projects inside the frame, and the first face the ray from the
+camera towards its centre hits, from either side, is the face itself or lies no nearer than the
+centre (within a relative 1e-4) — the same first-hit rule as the rendered mask. The whole orbit is
+one batch of rays.
+
+The plain-numpy Möller–Trumbore caster this replaced is kept in ``tests/reference_visibility.py``
+as the reference (``tests/test_visibility_engine.py``). It tests front-facing triangles only, so the
+two differ only where a defect folds the surface over itself and a back face hides a sample: on
+the paper config's 1,129 defective orbits, 15 orbits' peak pixel counts move by up to 6.9 %, and
+the predicted intervals of all but 3 (a different, equally good start azimuth) are unchanged.
 """
 
 from __future__ import annotations
