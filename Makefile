@@ -30,7 +30,9 @@ LMMS_STAMP := $(LMMS_VENV)/.installed-$(shell cat $(LMMS_REQ) | cksum | cut -d' 
 CONFIG ?= manifests/default.yaml
 OUT    ?=
 SHARD  ?=
+NUM_SHARDS ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
+SHARDS_ARG := $(if $(NUM_SHARDS),--num-shards $(NUM_SHARDS))
 
 .PHONY: help install install-train install-labelstudio install-lmms render train test bench clean
 
@@ -84,14 +86,14 @@ $(LMMS_STAMP): $(LMMS_REQ)
 
 install-lmms: $(LMMS_STAMP)  ## create .venv-lmms with lmms-eval (the lmms-eval task test runs its CLI)
 
-render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; CONFIG=, OUT= override)
+render: $(STAMP)  ## render the dataset (SHARD=k: one shard's jobs + per-job stages; NUM_SHARDS=n, CONFIG=, OUT= override)
 ifeq ($(SHARD),)
-	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG)
+	$(BIN)/mmviad build --config $(CONFIG) $(OUT_ARG) $(SHARDS_ARG)
 else
-	$(BIN)/mmviad plan --config $(CONFIG) $(OUT_ARG)
-	$(BIN)/mmviad render --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
-	$(BIN)/mmviad annotate --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
-	$(BIN)/mmviad clips --config $(CONFIG) $(OUT_ARG) --shard $(SHARD)
+	$(BIN)/mmviad plan --config $(CONFIG) $(OUT_ARG) $(SHARDS_ARG)
+	$(BIN)/mmviad render --config $(CONFIG) $(OUT_ARG) --shard $(SHARD) $(SHARDS_ARG)
+	$(BIN)/mmviad annotate --config $(CONFIG) $(OUT_ARG) --shard $(SHARD) $(SHARDS_ARG)
+	$(BIN)/mmviad clips --config $(CONFIG) $(OUT_ARG) --shard $(SHARD) $(SHARDS_ARG)
 endif
 
 train: $(TRAIN_STAMP)  ## PS-SFT then VISTA-GRPO then eval (TRAIN_CONFIG=, DATA=, RUN_DIR= override)

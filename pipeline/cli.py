@@ -21,9 +21,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _num_shards_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-shards", type=int, default=None, metavar="N",
+                   help="split the jobs into N shards instead of the config's num_shards")
+
+
 def _shard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", type=int, default=None, help="only this shard's jobs (0-based; default: all)")
-    p.add_argument("--num-shards", type=int, default=None, help="re-shard into N shards (default: the config's)")
+    _num_shards_arg(p)
     p.add_argument("--jobs", type=Path, default=None, metavar="FILE",
                    help="use the jobs in FILE (e.g. a hand-edited jobs.jsonl) instead of re-planning from the config; "
                    "an invalid job fails alone")
@@ -31,6 +36,11 @@ def _shard_args(p: argparse.ArgumentParser) -> None:
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
     cfg = load_config(args.config)
+    n = getattr(args, "num_shards", None)
+    if n is not None:  # --num-shards N stands for the config's num_shards in every stage (and the plan)
+        if not 1 <= n <= 100_000:
+            raise ConfigError(f"--num-shards {n}: must be between 1 and 100000")
+        cfg = cfg.model_copy(update={"num_shards": n})
     out = args.out or Path("out") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     _check_writable(out)
@@ -420,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     pl = add("plan", cmd_plan, "resolve every random choice and write <out>/jobs.jsonl", shard=False)
+    _num_shards_arg(pl)
     pl.add_argument("--estimate", action="store_true", help="also render a short calibration on this machine and "
                     "print the expected frames, disk and render hours")
     pl.add_argument("--calibration-frames", type=int, default=2, help="frames to time (default: %(default)s)")

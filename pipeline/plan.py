@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
-from tqdm import tqdm
 
 from .config import Config
 from .config import config_dict
 from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
-from .scenery.planning import plan_visibility, sample_scene
+from .plan_cache import CACHE_DIR, ObjectCache, run_objects
+from .scenery.planning import plan_visibility, predict_job, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
 JOB_FIELDS = ("job_id", "shard", "category", "group", "object_index", "defect", "trajectory", "object",
@@ -44,9 +45,84 @@ def shard_of(index: int, num_shards: int) -> int:
 
 
 
-def plan_jobs(cfg: Config, progress: bool = True) -> list[dict[str, Any]]:
-    """All jobs of a config in a stable order (category, object index, trajectory)."""
-    from .objects.sources import catalog  # objects import config; keep plan importable on its own
+@dataclass(frozen=True)
+class ObjectSlot:
+    """One object of the plan: its category, index and label, and — for a catalog whose choice
+    depends on the order of earlier choices (Anomaly-ShapeNet files) — the object already resolved."""
+    category: str
+    index: int
+    label: str
+    group: str
+    resolved: Optional[tuple[Optional[str], dict[str, Any]]] = None
+
+
+# A worker's catalog, built once per config (only catalogs whose resolve() is pure are used here).
+_CATALOGS: dict[str, Any] = {}
+
+
+def _catalog(cfg: Config) -> Any:
+    from .objects.sources import catalog
+
+    key = dumps(config_dict(cfg))
+    if key not in _CATALOGS:
+        _CATALOGS.clear()
+        _CATALOGS[key] = catalog(cfg)
+    return _CATALOGS[key]
+
+
+def plan_object(cfg: Config, slot: ObjectSlot) -> dict[str, Any]:
+    """One object's jobs (every random choice resolved; no shard, no visibility yet) and, when
+    visibility is predicted, each defective job's predicted defect pixels per frame (or the error
+    text of a mesh that cannot be built). The expensive part of planning: the defect is cut here
+    and the orbit ray cast. A pure function of the config and the slot (see :func:`object_key`)."""
+    defect, obj = slot.resolved or _catalog(cfg).resolve(slot.category, slot.index, slot.label)
+    jobs, pixels = [], {}
+    for t in range(cfg.objects.trajectories_per_object):
+        jid = job_id(slot.category, slot.index, defect, t)
+        job = {
+            "job_id": jid, "category": slot.category, "group": slot.group, "object_index": slot.index,
+            "defect": defect, "trajectory": t, "object": obj,
+            **sample_scene(cfg, jid),  # pose, camera, material, environment, floor
+            "seeds": {"cycles": cycles_seed(cfg.seed, jid), "qa": derive_seed(cfg.seed, jid, "qa")},
+        }
+        jobs.append(job)
+        if defect and cfg.scene.visibility.predict:
+            px = predict_job(job, cfg)
+            pixels[jid] = px if isinstance(px, str) else [float(x) for x in px]
+    return {"jobs": jobs, "pixels": pixels}
+
+
+def _object_config(cfg: Config) -> dict[str, Any]:
+    """The part of the config that :func:`plan_object` reads. Left out: what only decides which
+    slots exist and their labels (in the slot itself), the shard count, the visible-clip target
+    (only whether one is set changes the predicted orbit), and render/annotate settings other than
+    the frame size and orbit length."""
+    d = config_dict(cfg)
+    objects = {k: v for k, v in d["objects"].items()
+               if k not in ("categories", "objects_per_category", "normal_share", "defects")}
+    vis = {k: v for k, v in d["scene"]["visibility"].items() if k not in ("target_share", "candidates")}
+    vis["start_from_zero"] = d["scene"]["visibility"]["target_share"] is not None
+    return {"seed": d["seed"], "objects": objects, "scene": {**d["scene"], "visibility": vis},
+            "render": {k: d["render"][k] for k in ("width", "height", "orbit_frames")}}
+
+
+def object_key(cfg: Config, slot: ObjectSlot, sources: str, config: dict[str, Any] | None = None) -> str:
+    """sha256 of everything :func:`plan_object` depends on: the planning code and object sources
+    (``sources``, :func:`sources_digest`), the config part it reads (``config``: a precomputed
+    :func:`_object_config`), and the slot."""
+    return hashlib.sha256(dumps({"sources": sources, "config": config or _object_config(cfg),
+                                 "slot": [slot.category, slot.index, slot.label, slot.group, slot.resolved]}
+                                ).encode()).hexdigest()
+
+
+def plan_jobs(cfg: Config, progress: bool = True, cache_dir: Path | None = None,
+              workers: int | None = None) -> list[dict[str, Any]]:
+    """All jobs of a config in a stable order (category, object index, trajectory).
+
+    Objects are planned in ``workers`` processes (default: one per core); with ``cache_dir`` each
+    object's result is kept there, so an interrupted plan resumes where it stopped. The jobs do
+    not depend on either."""
+    from .objects.sources import catalog
 
     cat_source = catalog(cfg)  # unknown categories fail before anything is written
     oc = cfg.objects
@@ -55,35 +131,42 @@ def plan_jobs(cfg: Config, progress: bool = True) -> list[dict[str, Any]]:
     labels = [GOOD] * n_normal + allocate(dict(sorted(oc.defects.items())), len(slots) - n_normal)
     order = rng_for(cfg.seed, "allocation", "plan").permutation(len(slots))
     labels = [labels[i] for i in order]
+    units = [ObjectSlot(cat, idx, label, cat_source.group(cat),
+                        None if cat_source.pure else cat_source.resolve(cat, idx, label))
+             for (cat, idx), label in zip(slots, labels)]
 
-    jobs: list[dict[str, Any]] = []
-    for (cat, idx), label in tqdm(list(zip(slots, labels)), desc="plan", unit="object",
-                             disable=not progress or len(slots) < 8):
-        defect, obj = cat_source.resolve(cat, idx, label)
-        group = cat_source.group(cat)
-        for t in range(oc.trajectories_per_object):
-            jid = job_id(cat, idx, defect, t)
-            jobs.append({
-                "job_id": jid, "category": cat, "group": group, "object_index": idx,
-                "defect": defect, "trajectory": t, "object": obj,
-                **sample_scene(cfg, jid),  # pose, camera, material, environment, floor
-                "seeds": {"cycles": cycles_seed(cfg.seed, jid), "qa": derive_seed(cfg.seed, jid, "qa")},
-            })
-    plan_visibility(jobs, cfg, progress)
+    sources = sources_digest(cfg)
+    part = _object_config(cfg)
+    keys = [object_key(cfg, u, sources, part) for u in units]
+    cache = ObjectCache(cache_dir)
+    results = run_objects(plan_object, cfg, units, keys, cache, lambda u: u.category, workers, progress)
+    jobs = [job for r in results for job in r["jobs"]]
+    pixels = {jid: px if isinstance(px, str) else np.asarray(px, dtype=float)
+              for r in results for jid, px in r["pixels"].items()}
+    plan_visibility(jobs, cfg, pixels)
     for i, job in enumerate(jobs):
         job["shard"] = shard_of(i, cfg.num_shards)
+    cache.prune(set(keys))
     return jobs
 
 
 _PACKAGE = Path(__file__).resolve().parent
+# Every module planning runs (tests/test_plan_cache.py checks this list against what a plan imports).
+PLANNING_MODULES = ("__init__.py", "config.py", "profiles.py", "ids.py", "io.py", "seeds.py", "intervals.py",
+                    "plan.py", "plan_cache.py", "objects/*.py", "scenery/*.py")
 
 
-def plan_fingerprint(cfg: Config) -> str:
-    """sha256 of everything a plan depends on: the resolved config, the planning code, and the
-    object sources (library specs, or the names and sizes of a loaded dataset's files)."""
-    h = hashlib.sha256(dumps(config_dict(cfg)).encode())
-    files = [_PACKAGE / "plan.py", _PACKAGE / "seeds.py", _PACKAGE / "ids.py",
-             *sorted((_PACKAGE / "objects").glob("*.py")), *sorted((_PACKAGE / "scenery").glob("*.py"))]
+def planning_files() -> list[Path]:
+    """The source files of :data:`PLANNING_MODULES`, sorted."""
+    return sorted({p for pattern in PLANNING_MODULES for p in _PACKAGE.glob(pattern)})
+
+
+def sources_digest(cfg: Config) -> str:
+    """sha256 of the planning code and the inputs a plan reads besides the config: the look specs,
+    the object sources (library specs, or the names, sizes and times of a loaded dataset's files)
+    and HDRI files."""
+    h = hashlib.sha256()
+    files = planning_files()
     looks = Path(cfg.scene.assets) if cfg.scene.assets else _PACKAGE.parent / "assets"
     for sub in ("materials", "environments", "floors"):
         files += sorted((looks / sub).glob("*.yaml"))
@@ -98,18 +181,25 @@ def plan_fingerprint(cfg: Config) -> str:
     if cfg.scene.hdri_dir:
         listed += sorted(p for p in Path(cfg.scene.hdri_dir).iterdir() if p.is_file())
     for f in files:
-        h.update(f"{f.name}\0".encode() + f.read_bytes())
+        rel = f.relative_to(_PACKAGE) if f.is_relative_to(_PACKAGE) else f.name
+        h.update(f"{rel}\0".encode() + f.read_bytes())
     for f in listed:
         st = f.stat()
         h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
-def write_plan(cfg: Config, out: Path, progress: bool = True) -> Path:
+def plan_fingerprint(cfg: Config) -> str:
+    """sha256 of everything a plan depends on: the resolved config and :func:`sources_digest`."""
+    return hashlib.sha256((dumps(config_dict(cfg)) + "\n" + sources_digest(cfg)).encode()).hexdigest()
+
+
+def write_plan(cfg: Config, out: Path, progress: bool = True, workers: int | None = None) -> Path:
     """Write ``<out>/jobs.jsonl`` (atomically; unchanged bytes if it already matches) and its
-    fingerprint (``jobs.fingerprint``), written last."""
+    fingerprint (``jobs.fingerprint``), written last. Per-object results are cached in
+    ``<out>/.plan-cache/`` so an interrupted plan resumes (:mod:`pipeline.plan_cache`)."""
     path = Path(out) / "jobs.jsonl"
-    jobs = plan_jobs(cfg, progress)
+    jobs = plan_jobs(cfg, progress, cache_dir=Path(out) / CACHE_DIR, workers=workers)
     text = "".join(dumps(j) + "\n" for j in jobs)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         write_jsonl(path, jobs)

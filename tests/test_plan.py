@@ -115,3 +115,62 @@ def test_no_progress_silences_the_planning_bars(tmp_path):
     assert "plan:" in loud.stderr and "8/8" in loud.stderr
     assert "plan:" not in quiet.stderr
     assert (tmp_path / "a" / "jobs.jsonl").read_bytes() == (tmp_path / "b" / "jobs.jsonl").read_bytes()
+
+
+def test_shards_partition_the_plan_for_any_shard_count(tmp_path):
+    """However many shards, each job is in exactly one, shards differ by at most one job, and their
+    union is the unsharded plan (only the ``shard`` field differs)."""
+    cfg = load_config(ROOT / "manifests" / "default.yaml")
+    path = write_plan(cfg, tmp_path)
+    strip = lambda js: [{k: v for k, v in j.items() if k != "shard"} for j in js]  # noqa: E731
+    whole = strip(load_jobs(path))
+    assert cfg.num_shards == len(whole) == 7  # the README's `make render SHARD=3` needs shard 3
+    for n in (1, 2, 3, 7, 10):
+        shards = [load_jobs(path, k, n) for k in range(n)]
+        assert all(j["shard"] == k for k, s in enumerate(shards) for j in s)
+        sizes = [len(s) for s in shards]
+        assert max(sizes) - min(sizes) <= 1
+        union = sorted(strip([j for s in shards for j in s]), key=lambda j: j["job_id"])
+        assert union == sorted(whole, key=lambda j: j["job_id"])
+
+
+def test_shard_3_of_the_default_config_and_num_shards_everywhere(tmp_path, capsys):
+    """`--shard 3` selects one orbit of the default config's plan (as `make render SHARD=3` asks);
+    `--num-shards N` replaces the config's count in plan and the sharded stages alike."""
+    from pipeline.cli import _jobs, _setup, build_parser, main
+
+    default = str(ROOT / "manifests" / "default.yaml")
+    out = tmp_path / "out"
+    whole = plan_jobs(load_config(default), progress=False)
+
+    def jobs(*extra: str) -> list[dict]:
+        args = build_parser().parse_args(["annotate", "--config", default, "--out", str(out), "--no-progress", *extra])
+        cfg, o = _setup(args)
+        return _jobs(args, cfg, o)
+
+    three = jobs("--shard", "3")
+    assert [j["job_id"] for j in three] == [whole[3]["job_id"]] and three[0]["shard"] == 3
+    assert [j["job_id"] for j in jobs("--shard", "1", "--num-shards", "3")] == [whole[1]["job_id"], whole[4]["job_id"]]
+    assert main(["plan", "--config", default, "--out", str(out), "--num-shards", "3", "--no-progress"]) == 0
+    assert "in 3 shard(s)" in capsys.readouterr().out
+    assert [j["shard"] for j in load_jobs(out / "jobs.jsonl")] == [0, 1, 2, 0, 1, 2, 0]
+    for bad, msg in ((["--shard", "7"], "--shard 7 is out of range for 7 shard(s)"),
+                     (["--shard", "3", "--num-shards", "3"], "--shard 3 is out of range for 3 shard(s)"),
+                     (["--num-shards", "0"], "--num-shards 0: must be between 1 and 100000")):
+        assert main(["render", "--config", default, "--out", str(out), "--no-progress", *bad]) == 2
+        assert msg in capsys.readouterr().err
+
+
+def test_make_render_passes_num_shards_to_every_stage():
+    """`make render SHARD=3 NUM_SHARDS=4` (dry run): plan, render, annotate and clips all get the count."""
+    import subprocess
+
+    lines = subprocess.run(["make", "-n", "render", "SHARD=3", "NUM_SHARDS=4"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    stages = {line.split()[1]: line for line in lines if line.startswith(".venv/bin/mmviad ")}
+    assert set(stages) == {"plan", "render", "annotate", "clips"}
+    assert all("--num-shards 4" in line for line in stages.values())
+    assert all("--shard 3" in line for s, line in stages.items() if s != "plan")
+    plain = subprocess.run(["make", "-n", "render", "SHARD=3"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout
+    assert "--num-shards" not in plain

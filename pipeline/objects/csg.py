@@ -13,6 +13,8 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from .geometry import per_mesh
+
 
 class CSGError(ValueError):
     """A boolean that manifold3d could not do (input not a closed manifold, or an empty result)."""
@@ -43,7 +45,7 @@ def union(meshes: Sequence[trimesh.Trimesh]) -> trimesh.Trimesh:
 
 def difference(a: trimesh.Trimesh, cutters: Sequence[trimesh.Trimesh]) -> trimesh.Trimesh:
     """``a`` minus every cutter."""
-    m = to_manifold(a)
+    m = per_mesh(a, "manifold", lambda: to_manifold(a))  # Manifolds are immutable: safe to share
     for i, c in enumerate(cutters):
         m = m - to_manifold(c, f"cutter {i}")
     if m.is_empty():
@@ -56,8 +58,11 @@ def refine(mesh: trimesh.Trimesh, edge: float) -> trimesh.Trimesh:
     return from_manifold(to_manifold(mesh).refine_to_length(float(edge)))
 
 
-def match_vertices(original: np.ndarray, result: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+def match_vertices(original: np.ndarray, result: np.ndarray, tol: float = 1e-9,
+                   tree: cKDTree | None = None) -> np.ndarray:
     """For each ``result`` vertex, the index of the ``original`` vertex at the same position (within
-    ``tol``), or -1 for a vertex the operation created."""
-    d, i = cKDTree(original).query(result, k=1)
+    ``tol``), or -1 for a vertex the operation created. ``tree``: a prebuilt ``cKDTree(original)``."""
+    # The bound only prunes the search (a vertex within tol is found exactly as without it).
+    bound = 2.0 * tol if tol > 0 else np.inf
+    d, i = (tree if tree is not None else cKDTree(original)).query(result, k=1, distance_upper_bound=bound)
     return np.where(d <= tol, i, -1).astype(np.int64)

@@ -32,7 +32,8 @@ from scipy.spatial import cKDTree
 
 from ..ids import DEFECT_TYPES
 from . import csg
-from .geometry import connected_patch, is_visible, local_frame, mean_edge, orbit_facing, ray_hits
+from .geometry import (connected_patch, is_visible, local_frame, mean_edge, mesh_edges, orbit_facing, per_mesh,
+                       ray_hits)
 from .mesh import DefectMesh
 
 SUPPORTED = DEFECT_TYPES
@@ -97,12 +98,12 @@ def _sharp_vertices(mesh: trimesh.Trimesh, angle_deg: float = 35.0) -> np.ndarra
     return sharp
 
 
-def _pick_center(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> int:
-    """A vertex on the outer surface that the orbit camera facing it can see (ray cast)."""
+def _center_tiers(mesh: trimesh.Trimesh, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The vertices a defect centre may take (``ok``), and the candidate vertex ids in order of
+    preference: sharp rim vertices for ``broken``, vertices away from sharp edges otherwise."""
     v, n = mesh.vertices, mesh.vertex_normals
     lo, hi = mesh.bounds
     h = float(hi[2] - lo[2])
-    scale = float(np.max(hi - lo))
     ok = (orbit_facing(n) > 0.45) & (v[:, 2] > lo[2] + 0.08 * h)
     sharp = _sharp_vertices(mesh)
     if kind == "broken":
@@ -111,9 +112,17 @@ def _pick_center(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> 
         near_sharp = sharp.copy()
         near_sharp[mesh.edges_unique[sharp[mesh.edges_unique].any(axis=1)].ravel()] = True
         tiers = [ok & ~near_sharp, ok]
+    return ok, [np.flatnonzero(t) for t in tiers]
+
+
+def _pick_center(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> int:
+    """A vertex on the outer surface that the orbit camera facing it can see (ray cast)."""
+    n = mesh.vertex_normals
+    lo, hi = mesh.bounds
+    scale = float(np.max(hi - lo))
+    ok, tiers = per_mesh(mesh, f"center-tiers-{kind}", lambda: _center_tiers(mesh, kind))  # same for every object
     tried = 0
-    for tier in tiers:
-        cands = np.flatnonzero(tier)
+    for cands in tiers:
         if cands.size < 8:
             continue
         for i in rng.permutation(cands)[:48]:
@@ -131,7 +140,8 @@ def _thickness(mesh: trimesh.Trimesh, center: int) -> tuple[float, float | None]
     a solid) and to the next one (the opposite wall across a cavity), if any."""
     n = mesh.vertex_normals[center]
     scale = float(np.max(mesh.extents))
-    hits = ray_hits(mesh.triangles, mesh.vertices[center] - 1e-4 * scale * n, -n, eps=1e-6 * scale)
+    hits = ray_hits(mesh.triangles, mesh.vertices[center] - 1e-4 * scale * n, -n, eps=1e-6 * scale,
+                    edges=mesh_edges(mesh))
     if hits.size == 0:
         return scale, None
     return float(hits[0]), (float(hits[1]) if hits.size > 1 else None)
@@ -342,7 +352,8 @@ def _remove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
         res = csg.difference(mesh, [cutter])
         v = np.array(res.vertices, dtype=float)
         f = np.asarray(res.faces, dtype=np.int64)
-        origin = csg.match_vertices(orig_v, v, tol=1e-9 * float(np.max(mesh.extents)))
+        tree = per_mesh(mesh, "vertex_tree", lambda: cKDTree(orig_v))
+        origin = csg.match_vertices(orig_v, v, tol=1e-9 * float(np.max(mesh.extents)), tree=tree)
         v[origin >= 0] = orig_v[origin[origin >= 0]]
         of = origin[f]
         nv = len(orig_v)

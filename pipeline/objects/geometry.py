@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any, Callable
+
 import numpy as np
 import trimesh
 from scipy.sparse import coo_matrix
@@ -11,10 +14,45 @@ from scipy.sparse.csgraph import connected_components
 CAMERA_ELEVATION_DEG = 25.0
 
 
-def ray_hits(triangles: np.ndarray, origin: np.ndarray, direction: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+# Per-mesh values that are costly to rebuild and used for every object of a category (the
+# library mesh's Manifold, KD-tree, triangle edges, sharp vertices): keyed by the mesh object and
+# checked against its content hash (trimesh tracks changes to its arrays), so a changed mesh gets
+# fresh values.
+_MEMO: "OrderedDict[tuple[int, str], tuple[trimesh.Trimesh, int, Any]]" = OrderedDict()
+_MEMO_SIZE = 64
+
+
+def per_mesh(mesh: trimesh.Trimesh, what: str, build: Callable[[], Any]) -> Any:
+    """``build()`` for ``mesh``, computed once while the mesh and its content stay the same (treat
+    the value as read-only)."""
+    key, h = (id(mesh), what), hash(mesh)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is mesh and hit[1] == h:
+        _MEMO.move_to_end(key)
+        return hit[2]
+    value = build()
+    _MEMO[key] = (mesh, h, value)  # holding the mesh keeps its id from being reused
+    while len(_MEMO) > _MEMO_SIZE:
+        _MEMO.popitem(last=False)
+    return value
+
+
+def triangle_edges(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(v0, v1 - v0, v2 - v0)`` of ``(T, 3, 3)`` triangles, as :func:`ray_hits` uses them."""
+    return triangles[:, 0], triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
+
+
+def mesh_edges(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`triangle_edges` of the mesh's triangles, computed once per mesh."""
+    return per_mesh(mesh, "triangle_edges", lambda: triangle_edges(mesh.triangles))
+
+
+def ray_hits(triangles: np.ndarray, origin: np.ndarray, direction: np.ndarray, eps: float = 1e-9,
+             edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Sorted distances ``t > eps`` at which the ray ``origin + t * direction`` hits ``triangles``
-    (Möller-Trumbore, vectorized over the triangles; both faces count)."""
-    v0, e1, e2 = triangles[:, 0], triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
+    (Möller-Trumbore, vectorized over the triangles; both faces count). ``edges``: the triangles'
+    :func:`triangle_edges` when the caller has them already."""
+    v0, e1, e2 = edges if edges is not None else triangle_edges(triangles)
     p = np.cross(direction, e2)
     det = np.einsum("ij,ij->i", e1, p)
     ok = np.abs(det) > 1e-14
@@ -51,7 +89,7 @@ def is_visible(mesh: trimesh.Trimesh, vertex: int, scale: float) -> bool:
     if float(n @ d) < 0.25:
         return False
     origin = mesh.vertices[vertex] + 1e-3 * scale * n
-    return ray_hits(mesh.triangles, origin, d).size == 0
+    return ray_hits(mesh.triangles, origin, d, edges=mesh_edges(mesh)).size == 0
 
 
 def local_frame(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -37,6 +37,8 @@ def group_of(category: str) -> str:
 
 
 class ProceduralCatalog:
+    pure = True  # resolve() depends only on its arguments: the planner may call it in any process
+
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.lib = ObjectLibrary(cfg.objects.source.library)
@@ -60,6 +62,8 @@ class ProceduralCatalog:
 
 
 class AnomalyShapeNetCatalog:
+    pure = False  # resolve() prefers files not used yet: call it in plan order, in one process
+
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         src = cfg.objects.source

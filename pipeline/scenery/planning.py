@@ -1,20 +1,20 @@
-"""Glue between the planner and the scenery samplers: every look/pose/camera choice of a job, and
-the visibility pass over all jobs (prediction, and start azimuths when a target share is set)."""
+"""Glue between the planner and the scenery samplers: every look/pose/camera choice of a job, one
+job's predicted visibility (:func:`predict_job`, run per object by the planner's process pool), and
+the pass over all jobs that turns predictions into intervals and, when a target share is set,
+start azimuths (:func:`plan_visibility`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..config import Config
-from ..io import dumps
 from ..seeds import rng_for
 from .catalog import load_catalog
 from .looks import sample_environment, sample_floor, sample_material
 from .orbit import camera_frames, sample_camera
-from .pose import sample_pose
+from .pose import posed_mesh, sample_pose
 from .visibility import allocate_counts, clip_flags, predict_pixels, predicted_intervals
 
 
@@ -34,10 +34,6 @@ def sample_scene(cfg: Config, jid: str) -> dict[str, Any]:
     }
 
 
-# Predictions are pure functions of the job's geometry; repeated planning in one process reuses them.
-_CACHE: dict[str, np.ndarray] = {}
-
-
 def threshold_px(cfg: Config) -> float:
     a, r = cfg.annotate, cfg.render
     return max(float(a.min_visible_px), a.min_visible_frac * r.width * r.height)
@@ -50,43 +46,28 @@ def _prediction(cfg: Config, px: np.ndarray) -> dict[str, Any]:
             "predicted_px_max": round(float(px.max()) if px.size else 0.0, 2)}
 
 
-def _predict_one(job: dict[str, Any], cfg: Config, start: float | None) -> np.ndarray | str:
-    """Predicted defect pixels per frame of one job, or the error text if its mesh cannot be built."""
-    from ..render.scene import build_mesh  # late: render.scene imports the planner
+def predict_job(job: dict[str, Any], cfg: Config) -> np.ndarray | str:
+    """Predicted defect pixels per frame of one defective job, or the error text if its mesh cannot
+    be built (that job then fails alone at render time, not the plan). With a target share the
+    orbit is predicted from azimuth 0 (:func:`plan_visibility` then rolls it to the chosen start)."""
+    from ..objects.sources import object_mesh
 
     r, vc = cfg.render, cfg.scene.visibility
-    try:
-        mesh = build_mesh(job, cfg)
+    start = 0.0 if vc.target_share is not None else None
+    try:  # the same mesh as render.scene.build_mesh: the object with its defect, posed
+        mesh = posed_mesh(object_mesh(job, cfg), job["pose"])
     except Exception as e:
         return f"{type(e).__name__}: {e}"
     frames = camera_frames(job["camera"], mesh.vertices, r.width, r.height, r.orbit_frames, start)
     return predict_pixels(mesh, frames, job["camera"]["lens_mm"], r.width, r.height, vc.samples)
 
 
-def _predict_all(jobs: list[dict[str, Any]], cfg: Config, start: float | None,
-                 progress: bool = True) -> list[np.ndarray | str]:
-    """Predictions in job order; spread over one process per core when there are enough jobs
-    (each is about a second of numpy ray casting). The results do not depend on the pool."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
-    from multiprocessing import get_context
-
-    workers = min(os.cpu_count() or 1, max(1, len(jobs) // 4))
-    fn = partial(_predict_one, cfg=cfg, start=start)
-    if workers <= 1:
-        return [fn(j) for j in tqdm(jobs, desc="visibility", unit="job",
-                                          disable=not progress or len(jobs) < 16)]
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        return list(tqdm(pool.map(fn, jobs, chunksize=4), total=len(jobs), desc="visibility", unit="job",
-                         disable=not progress))
-
-
-def plan_visibility(jobs: list[dict[str, Any]], cfg: Config, progress: bool = True) -> None:
-    """Add ``job["visibility"]`` to every job (in place); with ``scene.visibility.target_share`` set,
-    also move each defective job's start azimuth to a whole-frame offset chosen so that the
-    predicted share of clips showing the defect (over all clips) is as close to the target as the
-    objects allow. Normal objects show nothing by construction."""
+def plan_visibility(jobs: list[dict[str, Any]], cfg: Config, pixels: dict[str, np.ndarray | str]) -> None:
+    """Add ``job["visibility"]`` to every job (in place) from ``pixels`` (:func:`predict_job` of
+    each defective job, by job id); with ``scene.visibility.target_share`` set, also move each
+    defective job's start azimuth to a whole-frame offset chosen so that the predicted share of
+    clips showing the defect (over all clips) is as close to the target as the objects allow.
+    Normal objects show nothing by construction."""
     vc, r = cfg.scene.visibility, cfg.render
     n_clips = r.orbit_frames // r.clip_frames
     empty = {"predicted_intervals": [], "predicted_clips": [0] * n_clips, "predicted_px_max": 0.0}
@@ -94,34 +75,22 @@ def plan_visibility(jobs: list[dict[str, Any]], cfg: Config, progress: bool = Tr
         return
 
     per_job: dict[str, np.ndarray] = {}
-    start = 0.0 if vc.target_share is not None else None
-    keys = {}
     for job in jobs:
         if not job["defect"]:
             job["visibility"] = dict(empty)
             continue
-        keys[job["job_id"]] = dumps([job["category"], job["object"], job["pose"], job["camera"], start, r.width,
-                                     r.height, r.orbit_frames, vc.samples, str(cfg.objects.source.library)])
-    todo = {k: j for j in jobs if (k := keys.get(j["job_id"])) is not None and k not in _CACHE}
-    if len(_CACHE) + len(todo) > 4096:
-        _CACHE.clear()
-    for key, result in zip(todo, _predict_all(list(todo.values()), cfg, start, progress)):
-        _CACHE[key] = result
-    for job in jobs:
-        key = keys.get(job["job_id"])
-        if key is None:
+        px = pixels[job["job_id"]]
+        if isinstance(px, str):  # a broken mesh fails its own job at render time, not the plan
+            job["visibility"] = {**empty, "error": px}
             continue
-        if isinstance(_CACHE[key], str):  # a broken mesh fails its own job at render time, not the plan
-            job["visibility"] = {**empty, "error": _CACHE[key]}
-            continue
-        per_job[job["job_id"]] = _CACHE[key]
+        per_job[job["job_id"]] = px
         if vc.target_share is None:
-            job["visibility"] = _prediction(cfg, per_job[job["job_id"]])
+            job["visibility"] = _prediction(cfg, px)
     if vc.target_share is None or not per_job:
         return
     step = max(1, r.orbit_frames // vc.candidates)
     shifts = list(range(0, r.orbit_frames, step))
-    defective = [j for j in jobs if j["defect"]]
+    defective = [j for j in jobs if j["job_id"] in per_job]
     counts = []
     for job in defective:
         px = per_job[job["job_id"]]
