@@ -10,9 +10,31 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config, with_overrides
 
 DEFAULT_CONFIG = Path("manifests/default.yaml")
+EXIT_INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line, ``mmviad: error: ...``, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"mmviad: error: {self.prog.removeprefix('mmviad ')}: {message} (see {self.prog} --help)\n")
+
+
+def _count(lo: int) -> Callable[[str], int]:
+    """An argparse type: a whole number ``>= lo``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+        return v
+    parse.__name__ = f"whole number >= {lo}"
+    return parse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -22,8 +44,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _shard_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--shard", type=int, default=None, help="only this shard's jobs (0-based; default: all)")
-    p.add_argument("--num-shards", type=int, default=None, help="re-shard into N shards (default: the config's)")
+    p.add_argument("--shard", type=_count(0), default=None, help="only this shard's jobs (0-based; default: all)")
+    p.add_argument("--num-shards", type=_count(1), default=None, help="re-shard into N shards (default: the config's)")
     p.add_argument("--jobs", type=Path, default=None, metavar="FILE",
                    help="use the jobs in FILE (e.g. a hand-edited jobs.jsonl) instead of re-planning from the config; "
                    "an invalid job fails alone")
@@ -31,6 +53,8 @@ def _shard_args(p: argparse.ArgumentParser) -> None:
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
     cfg = load_config(args.config)
+    if getattr(args, "workers", None) is not None:
+        cfg = with_overrides(cfg, {"render.workers": args.workers}, f"--workers {args.workers}")
     out = args.out or Path("out") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     _check_writable(out)
@@ -53,19 +77,33 @@ def _jobs(args: argparse.Namespace, cfg: Config, out: Path, invalid: dict[str, s
           ) -> list[dict[str, Any]]:
     """The jobs of this run (a shard of the plan, or of ``--jobs FILE``). With ``invalid``, a job
     that fails :func:`pipeline.plan.check_job` is returned with its one-line error stored there."""
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
 
     n = args.num_shards or cfg.num_shards
     if args.shard is not None and not (0 <= args.shard < n):
         raise ConfigError(f"--shard {args.shard} is out of range for {n} shard(s)")
     if getattr(args, "jobs", None) is not None:
-        if not args.jobs.is_file():
+        if not args.jobs.exists():
             raise FileNotFoundError(f"{args.jobs}: jobs file not found")
-        path = args.jobs
-    else:
-        # re-plans only when the config or the object sources changed
-        path = ensure_plan(cfg, out, not args.no_progress)
-    return load_jobs(path, getattr(args, "shard", None), args.num_shards, invalid)
+        jobs = load_jobs(args.jobs, None, args.num_shards, invalid)
+        if not jobs:   # an empty file is a mistake, not "nothing to do"
+            raise ValueError(f"{args.jobs}: no jobs in the file (expected one job object per line)")
+        return [j for j in jobs if args.shard is None or j.get("shard") == args.shard]
+    # re-plans only when the config or the object sources changed
+    return load_jobs(_plan(args, cfg, out), getattr(args, "shard", None), args.num_shards, invalid)
+
+
+def _plan(args: argparse.Namespace, cfg: Config, out: Path, fresh: bool = False) -> Path:
+    """``<out>/jobs.jsonl`` of ``cfg`` (written anew with ``fresh``, else reused while its fingerprint
+    matches). An unknown category is a config error naming the file and ``objects.categories``."""
+    from .objects.sources import catalog
+    from .plan import ensure_plan, write_plan
+
+    try:
+        catalog(cfg)
+    except KeyError as e:
+        raise ConfigError(f"{args.config}: objects.categories: {e.args[0]}") from None
+    return (write_plan if fresh else ensure_plan)(cfg, out, not args.no_progress)
 
 
 def _fail_invalid(stage: str, out: Path, invalid: dict[str, str]) -> dict[str, str]:
@@ -106,10 +144,8 @@ def _report(stage: str, status: dict[str, str], out: Path, log_hint: str | None 
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .plan import write_plan
-
     cfg, out = _setup(args)
-    path = write_plan(cfg, out, not args.no_progress)
+    path = _plan(args, cfg, out, fresh=True)
     jobs = [json.loads(x) for x in path.read_text().splitlines()]
     n_def = sum(1 for j in jobs if j["defect"])
     frames = len(jobs) * cfg.render.orbit_frames
@@ -129,8 +165,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .render.runner import render_jobs
 
     cfg, out = _setup(args)
-    if args.workers is not None:
-        cfg = Config.model_validate({**cfg.model_dump(), "render": {**cfg.render.model_dump(), "workers": args.workers}})
     invalid: dict[str, str] = {}
     jobs = _jobs(args, cfg, out, invalid)
     t0 = time.perf_counter()
@@ -155,7 +189,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     rc = _report("annotate", status, out)
     from .scenery.report import format_agreement, visibility_agreement
 
-    vis = visibility_agreement(cfg, jobs, out)  # planned (ray-cast) vs rendered visibility
+    ok = [j for j in jobs if not status[j["job_id"]].startswith("failed")]   # the reports read only sound files
+    ids = [j["job_id"] for j in ok]
+    vis = visibility_agreement(cfg, ok, out)  # planned (ray-cast) vs rendered visibility
     if vis["jobs"]:
         print(format_agreement(vis) + f" → {out / 'reports' / 'visibility.json'}")
     if getattr(args, "report", False):
@@ -183,11 +219,11 @@ def cmd_clips(args: argparse.Namespace) -> int:
 
 def cmd_qa(args: argparse.Namespace) -> int:
     from .clips import gather_clips
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
     from .qa import build_qa
 
     cfg, out = _setup(args)
-    jobs = load_jobs(ensure_plan(cfg, out, not args.no_progress))
+    jobs = load_jobs(_plan(args, cfg, out))
     clips = gather_clips(out)
     counts = build_qa(clips, jobs, cfg, out)
     done = {c["job_id"] for c in clips}
@@ -207,11 +243,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .contact_sheet import write_contact_sheet
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
 
     cfg, out = _setup(args)
     dest = args.dest or out / "contact_sheet.png"
-    jobs = load_jobs(ensure_plan(cfg, out, not args.no_progress))
+    jobs = load_jobs(_plan(args, cfg, out))
     write_contact_sheet(out, jobs, dest, args.columns, args.tile_width)
     print(f"sheet: {dest}")
     return 0
@@ -219,10 +255,10 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 
 def cmd_card(args: argparse.Namespace) -> int:
     from .card import write_card
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
 
     cfg, out = _setup(args)
-    print(f"card: {write_card(cfg, out, load_jobs(ensure_plan(cfg, out, not args.no_progress)))}")
+    print(f"card: {write_card(cfg, out, load_jobs(_plan(args, cfg, out)))}")
     return 0
 
 
@@ -376,7 +412,7 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mmviad", description=(
+    p = _Parser(prog="mmviad", description=(
         "Render visibility-grounded multi-view defect videos with Blender and build a four-task video QA "
         "benchmark. Stages: plan → render → annotate → clips → qa (build runs them all)."))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -392,12 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl = add("plan", cmd_plan, "resolve every random choice and write <out>/jobs.jsonl", shard=False)
     pl.add_argument("--estimate", action="store_true", help="also render a short calibration on this machine and "
                     "print the expected frames, disk and render hours")
-    pl.add_argument("--calibration-frames", type=int, default=2, help="frames to time (default: %(default)s)")
+    pl.add_argument("--calibration-frames", type=_count(1), default=2, help="frames to time (default: %(default)s)")
     pl.add_argument("--calibration-device", choices=("cpu", "gpu"), default=None,
                     help="override render.device for the calibration (default: the config's)")
     r = add("render", cmd_render, "render a shard's jobs as Ray tasks, one fresh Blender process per job "
             "(local Ray, or the cluster named by RAY_ADDRESS)")
-    r.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
+    r.add_argument("--workers", type=_count(0), default=None, help="parallel Blender processes (default: config)")
     a = add("annotate", cmd_annotate, "per-frame mask and diff scores → visible intervals in <out>/annotations/")
     a.add_argument("--force", action="store_true", help="recompute even if up to date")
     a.add_argument("--report", action="store_true", help="also write the diff-vs-mask agreement summary "
@@ -407,10 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("card", cmd_card, "write the dataset card <out>/README.md with counts and plots", shard=False)
     sh = add("sheet", cmd_sheet, "contact sheet PNG of unmarked and marked frames around each orbit", shard=False)
     sh.add_argument("--dest", type=Path, default=None, help="PNG path (default: <out>/contact_sheet.png)")
-    sh.add_argument("--columns", type=int, default=6, help="frames per row (default: %(default)s)")
-    sh.add_argument("--tile-width", type=int, default=240, help="tile width in pixels (default: %(default)s)")
+    sh.add_argument("--columns", type=_count(1), default=6, help="frames per row (default: %(default)s)")
+    sh.add_argument("--tile-width", type=_count(16), default=240, help="tile width in pixels (default: %(default)s)")
     b = add("build", cmd_build, "plan, render, annotate, clips, qa, protocols and card in order")
-    b.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
+    b.add_argument("--workers", type=_count(0), default=None, help="parallel Blender processes (default: config)")
     b.add_argument("--force", action="store_true", help="recompute annotations even if up to date")
     add("protocols", cmd_protocols, "write the Unseen protocol (held-out categories) to <out>/qa/unseen/", shard=False)
     _eval_args(add("eval", cmd_eval, "run a baseline or model on a QA split, print the paper-style table and write "
@@ -468,18 +504,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    """The message of an expected failure as one line (a KeyError's text without its quotes)."""
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(text):
+        text = f"{e.filename}: {text}"
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return "; ".join(lines) or type(e).__name__
+
+
+#: failures a user can cause and fix (bad input, a missing or unwritable file, a failed service);
+#: anything else is a bug and keeps its traceback
+EXPECTED = (ValueError, KeyError, RuntimeError, OSError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command. Expected failures print one line and exit 2; Ctrl-C prints one line and
+    exits 130 (finished work is kept: every output is written atomically); bugs keep their traceback."""
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except KeyboardInterrupt:
+        print("mmviad: interrupted; finished work is kept (rerun the command to continue)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ConfigError as e:
-        print(f"mmviad: config error:\n{e}", file=sys.stderr)
+        print(f"mmviad: config error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except (ValueError, KeyError, RuntimeError) as e:  # ReviewError is a ValueError
-        print(f"mmviad: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a missing input, a read-only or full output folder: one line, no traceback
-        print(f"mmviad: error: {e}", file=sys.stderr)
+    except EXPECTED as e:  # ReviewError, RecordError, DataError, ValidationError are ValueErrors
+        print(f"mmviad: error: {_one_line(e)}", file=sys.stderr)
         return 2
 
 
