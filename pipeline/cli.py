@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import signal
 import sys
-import time
-from pathlib import Path
-from typing import Any, Callable
 
-from .config import Config, ConfigError, load_config, with_overrides
+INTERRUPTED = "mmviad: interrupted; finished work is kept (rerun the command to continue)"
+EXIT_INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C while this module's imports still run (before :func:`main` can catch it): nothing has
+    been done yet, so say so in one line and stop."""
+    sys.stderr.write(INTERRUPTED + "\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
+if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "mmviad") \
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable, Iterator  # noqa: E402
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DEFAULT_CONFIG = Path("manifests/default.yaml")
-EXIT_INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +70,8 @@ def _shard_args(p: argparse.ArgumentParser) -> None:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
+    from .config import load_config, with_overrides
+
     cfg = load_config(args.config)
     if getattr(args, "workers", None) is not None:
         cfg = with_overrides(cfg, {"render.workers": args.workers}, f"--workers {args.workers}")
@@ -77,6 +97,7 @@ def _jobs(args: argparse.Namespace, cfg: Config, out: Path, invalid: dict[str, s
           ) -> list[dict[str, Any]]:
     """The jobs of this run (a shard of the plan, or of ``--jobs FILE``). With ``invalid``, a job
     that fails :func:`pipeline.plan.check_job` is returned with its one-line error stored there."""
+    from .config import ConfigError
     from .plan import load_jobs
 
     n = args.num_shards or cfg.num_shards
@@ -96,6 +117,7 @@ def _jobs(args: argparse.Namespace, cfg: Config, out: Path, invalid: dict[str, s
 def _plan(args: argparse.Namespace, cfg: Config, out: Path, fresh: bool = False) -> Path:
     """``<out>/jobs.jsonl`` of ``cfg`` (written anew with ``fresh``, else reused while its fingerprint
     matches). An unknown category is a config error naming the file and ``objects.categories``."""
+    from .config import ConfigError
     from .objects.sources import catalog
     from .plan import ensure_plan, write_plan
 
@@ -518,20 +540,42 @@ def _one_line(e: BaseException) -> str:
 EXPECTED = (ValueError, KeyError, RuntimeError, OSError)
 
 
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C back while the heavy modules are imported; it is delivered right after. trimesh's
+    optional imports catch ``BaseException``, so an interrupt landing there would be swallowed and
+    the command would run on."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Expected failures print one line and exit 2; Ctrl-C prints one line and
     exits 130 (finished work is kept: every output is written atomically); bugs keep their traceback."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt
     try:
-        args = build_parser().parse_args(argv)
+        with _ctrl_c_held():
+            import trimesh  # noqa: F401  (the parser's `objects` commands import it anyway)
+
+            from . import config  # noqa: F401
+            parser = build_parser()
+        args = parser.parse_args(argv)
         return args.func(args)
     except KeyboardInterrupt:
-        print("mmviad: interrupted; finished work is kept (rerun the command to continue)", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ConfigError as e:
-        print(f"mmviad: config error: {_one_line(e)}", file=sys.stderr)
-        return 2
     except EXPECTED as e:  # ReviewError, RecordError, DataError, ValidationError are ValueErrors
-        print(f"mmviad: error: {_one_line(e)}", file=sys.stderr)
+        from .config import ConfigError
+
+        kind = "config error" if isinstance(e, ConfigError) else "error"
+        print(f"mmviad: {kind}: {_one_line(e)}", file=sys.stderr)
         return 2
 
 
