@@ -230,6 +230,8 @@ class Annotation(Record):
             out += _ordered(t.intervals, f"{src}.intervals", n, "orbit's last frame")
         for k in ("disagree_spans", "missed_spans", "spurious_spans"):
             out += _ordered(getattr(self.agreement, k), f"agreement.{k}", n, "orbit's last frame")
+        if len(self.agreement.clip_iou) != n // self.clip_frames:
+            out.append(f"agreement.clip_iou: {len(self.agreement.clip_iou)} values for {n // self.clip_frames} clips")
         if self.reviewed is not None:
             r = self.reviewed
             out += [p for p in _ordered(r.intervals, "reviewed.intervals", n, "orbit's last frame") if "past" in p]

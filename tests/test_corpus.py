@@ -111,6 +111,11 @@ CONFIG_CASES: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
                    + "".join(f"b{i}: &b{i} [" + ", ".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 9) + "]\n"
                              for i in range(9)), ("bomb", "unknown key")),
     "non_string_key": (BASE + "render:\n  1: 2\n", ("render",)),
+    "profile_is_a_list": (BASE + "render:\n  profile: [paper]\n", ("render.profile",)),
+    "unknown_profile": (BASE + "render:\n  profile: film\n", ("render.profile",)),
+    "nan_range_bound": (BASE + "scene:\n  tilt_deg: [.nan, 2]\n", ("scene.tilt_deg",)),
+    "unknown_label_map_target": ("name: t\nobjects:\n  categories: [vase0]\n  source: {kind: anomaly_shapenet, "
+                                 "root: /x, label_map: {bending: twisted}}\n", ("objects.source.label_map",)),
 }
 
 
@@ -143,6 +148,12 @@ def _(ctx: Ctx):
 @case("cli_shard_out_of_range")
 def _(ctx: Ctx):
     return ["annotate", "--config", str(SMOKE), "--out", str(ctx.tmp / "o"), "--shard", "5"], ["--shard 5"]
+
+
+@case("cli_too_many_workers")
+def _(ctx: Ctx):
+    return ["render", "--config", str(SMOKE), "--out", str(ctx.tmp / "o"), "--workers", "100001"], \
+        ["--workers 100001", "render.workers"]
 
 
 @case("cli_not_a_number")
