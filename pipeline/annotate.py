@@ -20,9 +20,10 @@ from .config import AnnotateConfig, Config
 from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
 from .ids import validate_id
 from .io import read_json, write_json
+from .records import ANNOTATION_FORMAT, Annotation, parse, read_annotation
 from .render.job import job_dir
 
-FORMAT_VERSION = 2  # 2: paint-chroma test, speck removal, hysteresis, richer agreement
+FORMAT_VERSION = ANNOTATION_FORMAT  # 2: paint-chroma test, speck removal, hysteresis, richer agreement
 
 
 def _read(path: Path, flags: int) -> np.ndarray:
@@ -162,20 +163,33 @@ def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = T
         if not (job_dir(out, jid) / "DONE").exists():
             status[jid] = "missing"
             continue
-        if not force and path.exists():
-            old = read_json(path)
-            if old.get("params") == params and old.get("format_version") == FORMAT_VERSION:
-                status[jid] = "skipped"
-                continue
+        try:
+            # an existing file is read strictly: a broken one fails its job (its reviewed intervals
+            # would be lost by overwriting it) instead of being replaced silently; one of an older
+            # format is annotated again, keeping its reviewed block
+            old = read_json(path) if path.exists() else None
+            if isinstance(old, dict) and old.get("format_version") != FORMAT_VERSION:
+                old = {k: v for k, v in old.items() if k == "reviewed"}
+            elif old is not None:
+                old = read_annotation(path, jid).to_json()
+        except ValueError as e:
+            status[jid] = f"failed: {e} (move it away to annotate the job again)"
+            continue
+        if not force and old is not None and old.get("params") == params:
+            status[jid] = "skipped"
+            continue
         try:
             ann = annotate_job(jid, cfg, out)
         except (ValueError, KeyError, OSError) as e:
             status[jid] = f"failed: {e}"
             continue
-        if path.exists():
-            reviewed = read_json(path).get("reviewed")
-            if reviewed is not None:  # a reviewer's corrections survive re-annotation
-                ann["reviewed"] = reviewed
+        if old is not None and "reviewed" in old:   # a reviewer's corrections survive re-annotation
+            ann["reviewed"] = old["reviewed"]
+        try:   # never write what the readers would reject
+            ann = parse(Annotation, ann, str(path)).to_json()
+        except ValueError as e:
+            status[jid] = f"failed: {e}"
+            continue
         write_json(path, ann, indent=None)
         status[jid] = "done"
     return status

@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .config import Config, config_dict  # noqa: E402
 from .contact_sheet import write_contact_sheet  # noqa: E402
-from .io import atomic_write_text, iter_jsonl, read_json  # noqa: E402
+from .io import atomic_write_text, read_json  # noqa: E402
+from .records import QARecord, iter_records  # noqa: E402
 
 PROTOCOLS = ("standard", "unseen")
 
@@ -26,7 +27,7 @@ def _rows(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
         for s in ("train", "test"):
             f = out / "qa" / p / f"{s}.jsonl"
             if f.exists():
-                found.setdefault(p, {})[s] = list(iter_jsonl(f))
+                found.setdefault(p, {})[s] = [r.to_json() for _, r in iter_records(QARecord, f)]
     if "standard" not in found:
         raise FileNotFoundError(f"{out / 'qa' / 'standard'}: no QA files; run `mmviad qa` first")
     return found

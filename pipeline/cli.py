@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
+import signal
 import sys
-import time
-from pathlib import Path
-from typing import Any, Callable
 
-from .config import Config, ConfigError, load_config
+INTERRUPTED = "mmviad: interrupted; finished work is kept (rerun the command to continue)"
+EXIT_INTERRUPTED = 130   # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C while this module's imports still run (before :func:`main` can catch it): nothing has
+    been done yet, so say so in one line and stop."""
+    sys.stderr.write(INTERRUPTED + "\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
+if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "mmviad") \
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable, Iterator  # noqa: E402
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DEFAULT_CONFIG = Path("manifests/default.yaml")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line, ``mmviad: error: ...``, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"mmviad: error: {self.prog.removeprefix('mmviad ')}: {message} (see {self.prog} --help)\n")
+
+
+def _count(lo: int) -> Callable[[str], int]:
+    """An argparse type: a whole number ``>= lo``."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be >= {lo}, got {v}")
+        return v
+    parse.__name__ = f"whole number >= {lo}"
+    return parse
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -22,12 +62,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _num_shards_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--num-shards", type=int, default=None, metavar="N",
+    p.add_argument("--num-shards", type=_count(1), default=None, metavar="N",
                    help="split the jobs into N shards instead of the config's num_shards")
 
 
 def _shard_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--shard", type=int, default=None, help="only this shard's jobs (0-based; default: all)")
+    p.add_argument("--shard", type=_count(0), default=None, help="only this shard's jobs (0-based; default: all)")
     _num_shards_arg(p)
     p.add_argument("--jobs", type=Path, default=None, metavar="FILE",
                    help="use the jobs in FILE (e.g. a hand-edited jobs.jsonl) instead of re-planning from the config; "
@@ -35,12 +75,14 @@ def _shard_args(p: argparse.ArgumentParser) -> None:
 
 
 def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
+    from .config import load_config, with_overrides
+
     cfg = load_config(args.config)
     n = getattr(args, "num_shards", None)
     if n is not None:  # --num-shards N stands for the config's num_shards in every stage (and the plan)
-        if not 1 <= n <= 100_000:
-            raise ConfigError(f"--num-shards {n}: must be between 1 and 100000")
-        cfg = cfg.model_copy(update={"num_shards": n})
+        cfg = with_overrides(cfg, {"num_shards": n}, f"--num-shards {n}")
+    if getattr(args, "workers", None) is not None:
+        cfg = with_overrides(cfg, {"render.workers": args.workers}, f"--workers {args.workers}")
     out = args.out or Path("out") / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     _check_writable(out)
@@ -63,19 +105,35 @@ def _jobs(args: argparse.Namespace, cfg: Config, out: Path, invalid: dict[str, s
           ) -> list[dict[str, Any]]:
     """The jobs of this run (a shard of the plan, or of ``--jobs FILE``). With ``invalid``, a job
     that fails :func:`pipeline.plan.check_job` is returned with its one-line error stored there."""
-    from .plan import ensure_plan, load_jobs
+    from .config import ConfigError
+    from .plan import load_jobs
 
     n = args.num_shards or cfg.num_shards
     if args.shard is not None and not (0 <= args.shard < n):
         raise ConfigError(f"--shard {args.shard} is out of range for {n} shard(s)")
     if getattr(args, "jobs", None) is not None:
-        if not args.jobs.is_file():
+        if not args.jobs.exists():
             raise FileNotFoundError(f"{args.jobs}: jobs file not found")
-        path = args.jobs
-    else:
-        # re-plans only when the config or the object sources changed
-        path = ensure_plan(cfg, out, not args.no_progress)
-    return load_jobs(path, getattr(args, "shard", None), args.num_shards, invalid)
+        jobs = load_jobs(args.jobs, None, args.num_shards, invalid)
+        if not jobs:   # an empty file is a mistake, not "nothing to do"
+            raise ValueError(f"{args.jobs}: no jobs in the file (expected one job object per line)")
+        return [j for j in jobs if args.shard is None or j.get("shard") == args.shard]
+    # re-plans only when the config or the object sources changed
+    return load_jobs(_plan(args, cfg, out), getattr(args, "shard", None), args.num_shards, invalid)
+
+
+def _plan(args: argparse.Namespace, cfg: Config, out: Path, fresh: bool = False) -> Path:
+    """``<out>/jobs.jsonl`` of ``cfg`` (written anew with ``fresh``, else reused while its fingerprint
+    matches). An unknown category is a config error naming the file and ``objects.categories``."""
+    from .config import ConfigError
+    from .objects.sources import catalog
+    from .plan import ensure_plan, write_plan
+
+    try:
+        catalog(cfg)
+    except KeyError as e:
+        raise ConfigError(f"{args.config}: objects.categories: {e.args[0]}") from None
+    return (write_plan if fresh else ensure_plan)(cfg, out, not args.no_progress)
 
 
 def _fail_invalid(stage: str, out: Path, invalid: dict[str, str]) -> dict[str, str]:
@@ -116,10 +174,8 @@ def _report(stage: str, status: dict[str, str], out: Path, log_hint: str | None 
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .plan import write_plan
-
     cfg, out = _setup(args)
-    path = write_plan(cfg, out, not args.no_progress)
+    path = _plan(args, cfg, out, fresh=True)
     jobs = [json.loads(x) for x in path.read_text().splitlines()]
     n_def = sum(1 for j in jobs if j["defect"])
     frames = len(jobs) * cfg.render.orbit_frames
@@ -139,8 +195,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .render.runner import render_jobs
 
     cfg, out = _setup(args)
-    if args.workers is not None:
-        cfg = Config.model_validate({**cfg.model_dump(), "render": {**cfg.render.model_dump(), "workers": args.workers}})
     invalid: dict[str, str] = {}
     jobs = _jobs(args, cfg, out, invalid)
     t0 = time.perf_counter()
@@ -165,7 +219,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     rc = _report("annotate", status, out)
     from .scenery.report import format_agreement, visibility_agreement
 
-    vis = visibility_agreement(cfg, jobs, out)  # planned (ray-cast) vs rendered visibility
+    ok = [j for j in jobs if not status[j["job_id"]].startswith("failed")]   # the reports read only sound files
+    ids = [j["job_id"] for j in ok]
+    vis = visibility_agreement(cfg, ok, out)  # planned (ray-cast) vs rendered visibility
     if vis["jobs"]:
         print(format_agreement(vis) + f" → {out / 'reports' / 'visibility.json'}")
     if getattr(args, "report", False):
@@ -193,11 +249,11 @@ def cmd_clips(args: argparse.Namespace) -> int:
 
 def cmd_qa(args: argparse.Namespace) -> int:
     from .clips import gather_clips
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
     from .qa import build_qa
 
     cfg, out = _setup(args)
-    jobs = load_jobs(ensure_plan(cfg, out, not args.no_progress))
+    jobs = load_jobs(_plan(args, cfg, out))
     clips = gather_clips(out)
     counts = build_qa(clips, jobs, cfg, out)
     done = {c["job_id"] for c in clips}
@@ -217,11 +273,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .contact_sheet import write_contact_sheet
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
 
     cfg, out = _setup(args)
     dest = args.dest or out / "contact_sheet.png"
-    jobs = load_jobs(ensure_plan(cfg, out, not args.no_progress))
+    jobs = load_jobs(_plan(args, cfg, out))
     write_contact_sheet(out, jobs, dest, args.columns, args.tile_width)
     print(f"sheet: {dest}")
     return 0
@@ -229,10 +285,10 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 
 def cmd_card(args: argparse.Namespace) -> int:
     from .card import write_card
-    from .plan import ensure_plan, load_jobs
+    from .plan import load_jobs
 
     cfg, out = _setup(args)
-    print(f"card: {write_card(cfg, out, load_jobs(ensure_plan(cfg, out, not args.no_progress)))}")
+    print(f"card: {write_card(cfg, out, load_jobs(_plan(args, cfg, out)))}")
     return 0
 
 
@@ -416,7 +472,7 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mmviad", description=(
+    p = _Parser(prog="mmviad", description=(
         "Render visibility-grounded multi-view defect videos with Blender and build a four-task video QA "
         "benchmark. Stages: plan → render → annotate → clips → qa (build runs them all)."))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -433,12 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     _num_shards_arg(pl)
     pl.add_argument("--estimate", action="store_true", help="also render a short calibration on this machine and "
                     "print the expected frames, disk and render hours")
-    pl.add_argument("--calibration-frames", type=int, default=2, help="frames to time (default: %(default)s)")
+    pl.add_argument("--calibration-frames", type=_count(1), default=2, help="frames to time (default: %(default)s)")
     pl.add_argument("--calibration-device", choices=("cpu", "gpu"), default=None,
                     help="override render.device for the calibration (default: the config's)")
     r = add("render", cmd_render, "render a shard's jobs as Ray tasks, one fresh Blender process per job "
             "(local Ray, or the cluster named by RAY_ADDRESS)")
-    r.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
+    r.add_argument("--workers", type=_count(0), default=None, help="parallel Blender processes (default: config)")
     a = add("annotate", cmd_annotate, "per-frame mask and diff scores → visible intervals in <out>/annotations/")
     a.add_argument("--force", action="store_true", help="recompute even if up to date")
     a.add_argument("--report", action="store_true", help="also write the diff-vs-mask agreement summary "
@@ -448,10 +504,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("card", cmd_card, "write the dataset card <out>/README.md with counts and plots", shard=False)
     sh = add("sheet", cmd_sheet, "contact sheet PNG of unmarked and marked frames around each orbit", shard=False)
     sh.add_argument("--dest", type=Path, default=None, help="PNG path (default: <out>/contact_sheet.png)")
-    sh.add_argument("--columns", type=int, default=6, help="frames per row (default: %(default)s)")
-    sh.add_argument("--tile-width", type=int, default=240, help="tile width in pixels (default: %(default)s)")
+    sh.add_argument("--columns", type=_count(1), default=6, help="frames per row (default: %(default)s)")
+    sh.add_argument("--tile-width", type=_count(16), default=240, help="tile width in pixels (default: %(default)s)")
     b = add("build", cmd_build, "plan, render, annotate, clips, qa, protocols and card in order")
-    b.add_argument("--workers", type=int, default=None, help="parallel Blender processes (default: config)")
+    b.add_argument("--workers", type=_count(0), default=None, help="parallel Blender processes (default: config)")
     b.add_argument("--force", action="store_true", help="recompute annotations even if up to date")
     add("protocols", cmd_protocols, "write the Unseen protocol (held-out categories) to <out>/qa/unseen/", shard=False)
     _eval_args(add("eval", cmd_eval, "run a baseline or model on a QA split, print the paper-style table and write "
@@ -509,18 +565,56 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _one_line(e: BaseException) -> str:
+    """The message of an expected failure as one line (a KeyError's text without its quotes)."""
+    text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in str(text):
+        text = f"{e.filename}: {text}"
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return "; ".join(lines) or type(e).__name__
+
+
+#: failures a user can cause and fix (bad input, a missing or unwritable file, a failed service);
+#: anything else is a bug and keeps its traceback
+EXPECTED = (ValueError, KeyError, RuntimeError, OSError)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C back while the heavy modules are imported; it is delivered right after. trimesh's
+    optional imports catch ``BaseException``, so an interrupt landing there would be swallowed and
+    the command would run on."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command. Expected failures print one line and exit 2; Ctrl-C prints one line and
+    exits 130 (finished work is kept: every output is written atomically); bugs keep their traceback."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # from here on: KeyboardInterrupt
+    try:
+        with _ctrl_c_held():
+            import trimesh  # noqa: F401  (the parser's `objects` commands import it anyway)
+
+            from . import config  # noqa: F401
+            parser = build_parser()
+        args = parser.parse_args(argv)
         return args.func(args)
-    except ConfigError as e:
-        print(f"mmviad: config error:\n{e}", file=sys.stderr)
-        return 2
-    except (ValueError, KeyError, RuntimeError) as e:  # ReviewError is a ValueError
-        print(f"mmviad: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a missing input, a read-only or full output folder: one line, no traceback
-        print(f"mmviad: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EXPECTED as e:  # ReviewError, RecordError, DataError, ValidationError are ValueErrors
+        from .config import ConfigError
+
+        kind = "config error" if isinstance(e, ConfigError) else "error"
+        print(f"mmviad: {kind}: {_one_line(e)}", file=sys.stderr)
         return 2
 
 

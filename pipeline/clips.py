@@ -7,6 +7,7 @@ Per job: ``<out>/clips/<clip_id>.mp4``, ``<clip_id>.marked.mp4`` and ``<job_id>.
 
 from __future__ import annotations
 
+import platform
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,14 +19,23 @@ import numpy as np
 from .config import Config
 from .ids import clip_id, validate_id
 from .intervals import clip_local, frames_to_seconds
-from .io import iter_jsonl, read_json, write_json, write_jsonl
+from .io import DataError, read_json, write_json, write_jsonl
+from .records import Clip, RecordError, iter_records, parse, read_annotation, read_clip_index, unique
 from .render.job import job_dir
+
+#: x264's CPU feature set, pinned. Left to auto-detection, x264 picks its AVX-512 code on CPUs that
+#: have it, and that path reads memory it never wrote (the bytes, and even the decoded pixels, then
+#: depend on what the process allocated earlier; docs/formats.md "Reproducible clips"). SSE2 is on
+#: every x86-64 CPU and gives the same bytes as x264's plain C code (measured), which other
+#: architectures run with ``no-asm``; it costs about 10 % of encode time against auto-detection.
+X264_PARAMS = "asm=SSE2" if platform.machine().lower() in ("x86_64", "amd64") else "no-asm=1"
 
 
 def encode_mp4(frames: Iterable[np.ndarray], path: Path, fps: int, crf: int, preset: str) -> int:
     """Encode RGB uint8 frames to H.264 (yuv420p) via PyAV; write to a temp name, then rename.
 
-    x264 runs single-threaded so the bytes do not depend on the machine's core count."""
+    The bytes depend only on the frames and the settings: x264 runs single-threaded (no dependence
+    on the core count) with a pinned CPU feature set (:data:`X264_PARAMS`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -34,7 +44,7 @@ def encode_mp4(frames: Iterable[np.ndarray], path: Path, fps: int, crf: int, pre
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps, 1))
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
+            stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "x264-params": X264_PARAMS}
             for rgb in frames:
                 if count == 0:
                     stream.height, stream.width = rgb.shape[:2]
@@ -51,11 +61,15 @@ def encode_mp4(frames: Iterable[np.ndarray], path: Path, fps: int, crf: int, pre
 
 
 def _frames(folder: Path, start: int, end: int) -> Iterable[np.ndarray]:
+    shape = None
     for i in range(start, end):
         p = folder / f"{i:04d}.png"
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"{p}: cannot read frame")
+        if shape is not None and bgr.shape != shape:   # the encoder would silently rescale it
+            raise ValueError(f"{p}: frame is {bgr.shape[1]}x{bgr.shape[0]}, frame {start} is {shape[1]}x{shape[0]}")
+        shape = bgr.shape
         yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -95,9 +109,16 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
     if not ann_path.exists():
         return "missing"
     index = out / "clips" / f"{jid}.clips.json"
-    ann = read_json(ann_path)
-    recs = clip_records(job, ann, cfg)
-    if index.exists() and read_json(index) == recs and all((out / r["video"]).exists() for r in recs):
+    ann = read_annotation(ann_path, jid).to_json()
+    if ann["num_frames"] % cfg.render.clip_frames:
+        raise RecordError(f"{ann_path}: num_frames: {ann['num_frames']} orbit frames are not a whole number of "
+                          f"{cfg.render.clip_frames}-frame clips (render and annotate again with this config)")
+    recs = [parse(Clip, r, f"{index}: clip {i}").to_json() for i, r in enumerate(clip_records(job, ann, cfg))]
+    try:
+        old = read_json(index) if index.exists() else None
+    except DataError:
+        old = None   # unreadable: written again below
+    if old == recs and all((out / r["video"]).exists() for r in recs):
         return "skipped"
     d = job_dir(out, jid)
     q = cfg.qa
@@ -122,15 +143,28 @@ def clip_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool
 
 
 def gather_clips(out: Path) -> list[dict[str, Any]]:
-    """All clip records of finished jobs, in (job, clip index) order, written to ``<out>/clips.jsonl``."""
+    """All clip records of finished jobs, in (job, clip index) order, written to ``<out>/clips.jsonl``.
+
+    Each ``<job_id>.clips.json`` is validated (:class:`pipeline.records.Clip`); a bad one raises
+    :class:`~pipeline.records.RecordError` naming the file, the clip and the field (`mmviad clips`
+    writes it again)."""
     out = Path(out)
     recs = []
     for f in sorted((out / "clips").glob("*.clips.json")):
-        recs.extend(read_json(f))
+        try:
+            recs.extend(c.to_json() for c in read_clip_index(f, f.name.removesuffix(".clips.json")))
+        except DataError as e:
+            raise RecordError(f"{e} (run `mmviad clips` to write it again)") from None
     recs.sort(key=lambda r: (r["job_id"], r["clip_index"]))
     write_jsonl(out / "clips.jsonl", recs)
     return recs
 
 
 def read_clips(out: Path) -> list[dict[str, Any]]:
-    return list(iter_jsonl(Path(out) / "clips.jsonl"))
+    """The validated rows of ``<out>/clips.jsonl`` (a bad line raises naming the file, line and field)."""
+    path = Path(out) / "clips.jsonl"
+    rows = [(n, c.to_json()) for n, c in iter_records(Clip, path)]
+    dup = unique((c["clip_id"], str(n)) for n, c in rows)
+    if dup:
+        raise RecordError(f"{path}:{dup[2]}: clip_id: {dup[0]!r} also on line {dup[1]}")
+    return [c for _, c in rows]

@@ -1,26 +1,41 @@
-"""Typed dataset config. Unknown keys and bad values are rejected with the file and key named."""
+"""Typed dataset config. Unknown keys and bad values are rejected with the file and key named.
+
+Strict: a YAML file with a repeated key (or a repeated section) is refused instead of letting the
+last one win; values keep their YAML type (``true`` is not 1, ``"8"`` is not 8, ``8.0`` is not an
+integer; an integer is fine where a float is expected); nesting is bounded; every problem is
+reported as one line, ``FILE: KEY: problem``.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, Strict, StrictBool, StrictStr, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
 
 from .ids import DEFECT_TYPES, validate_id
 
+#: deeper YAML nesting than this is refused before it is built (the schema needs 4 levels)
+MAX_YAML_DEPTH = 16
+
 
 class ConfigError(ValueError):
-    """A config file that cannot be used; the message names the file and the key."""
+    """A config file that cannot be used; the message is one line naming the file and the key."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-Range = tuple[float, float]
+# Strict scalars: no bool → int, no str → number, no 8.0 → int; an int is accepted for a float.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = StrictBool
+Str = StrictStr
+Range = tuple[Float, Float]
 
 
 def _check_range(v: Range, lo: float, hi: float, name: str) -> Range:
@@ -57,9 +72,9 @@ class SourceConfig(_Strict):
     library: Optional[Path] = None  # procedural only
     root: Optional[Path] = None     # anomaly_shapenet only
     up_axis: Literal["y", "z"] = "y"
-    label_map: dict[str, str] = Field(default_factory=dict)
-    mask_tolerance: float = Field(0.01, gt=0.0, le=0.5)
-    min_matched: float = Field(0.9, ge=0.0, le=1.0)
+    label_map: dict[Str, Str] = Field(default_factory=dict)
+    mask_tolerance: Float = Field(0.01, gt=0.0, le=0.5)
+    min_matched: Float = Field(0.9, ge=0.0, le=1.0)
 
     @field_validator("label_map")
     @classmethod
@@ -67,7 +82,7 @@ class SourceConfig(_Strict):
         allowed = (*DEFECT_TYPES, "good", "skip")
         for k, t in v.items():
             if t not in allowed:
-                raise ValueError(f"label_map.{k}: {t!r} is not one of {', '.join(allowed)}")
+                raise ValueError(f"{k!r} → {t!r}: not one of {', '.join(allowed)}")
         return v
 
     @model_validator(mode="after")
@@ -88,12 +103,12 @@ class SourceConfig(_Strict):
 
 class ObjectsConfig(_Strict):
     source: SourceConfig = SourceConfig()
-    categories: list[str] = Field(min_length=1)
-    objects_per_category: int = Field(1, ge=1, le=10_000)
-    normal_share: float = Field(0.25, ge=0.0, le=1.0)
+    categories: list[Str] = Field(min_length=1)
+    objects_per_category: Int = Field(1, ge=1, le=10_000)
+    normal_share: Float = Field(0.25, ge=0.0, le=1.0)
     # Relative weights of the defect types; the planner allocates counts to match them exactly.
-    defects: dict[str, float] = Field(default_factory=lambda: {d: 1.0 for d in DEFECT_TYPES})
-    trajectories_per_object: int = Field(1, ge=1, le=100)
+    defects: dict[Str, Float] = Field(default_factory=lambda: {d: 1.0 for d in DEFECT_TYPES})
+    trajectories_per_object: Int = Field(1, ge=1, le=100)
     defect_area: Range = (0.015, 0.05)   # fraction of the surface area
     defect_depth: Range = (0.05, 0.12)   # fraction of the object's height
 
@@ -125,10 +140,10 @@ class VisibilityConfig(_Strict):
     """Visibility-aware orbit planning (``pipeline/scenery/visibility.py``): ray-cast the defect
     faces from the planned camera path before rendering. With ``target_share`` set, start azimuths
     are chosen so that this share of *all* clips (normal objects included) shows the defect."""
-    predict: bool = True
+    predict: Bool = True
     target_share: Optional[float] = Field(None, ge=0.0, le=1.0)
-    candidates: int = Field(36, ge=1, le=3600)     # start azimuths tried per job (multiples of one frame)
-    samples: int = Field(96, ge=1, le=100_000)      # defect faces ray-cast per frame
+    candidates: Int = Field(36, ge=1, le=3600)     # start azimuths tried per job (multiples of one frame)
+    samples: Int = Field(96, ge=1, le=100_000)      # defect faces ray-cast per frame
 
 
 class SceneConfig(_Strict):
@@ -139,15 +154,15 @@ class SceneConfig(_Strict):
     yaw_deg: Range = (0.0, 360.0)
     tilt_deg: Range = (0.0, 5.0)          # tilt about a random horizontal axis
     scale: Range = (0.9, 1.1)
-    lens_mm: float = Field(35.0, gt=5, lt=300)
-    jitter_deg: float = Field(1.0, ge=0.0, le=10.0)          # smooth elevation/azimuth wobble bound
-    jitter_distance: float = Field(0.02, ge=0.0, le=0.2)     # relative distance wobble bound
+    lens_mm: Float = Field(35.0, gt=5, lt=300)
+    jitter_deg: Float = Field(1.0, ge=0.0, le=10.0)          # smooth elevation/azimuth wobble bound
+    jitter_distance: Float = Field(0.02, ge=0.0, le=0.2)     # relative distance wobble bound
     assets: Optional[Path] = None
-    material_groups: Optional[list[str]] = None   # restrict to these groups (default: all)
-    environments: Optional[list[str]] = None      # restrict to these environment names (default: all)
-    floors: Optional[list[str]] = None            # restrict to these floor names (default: all)
+    material_groups: Optional[list[Str]] = None   # restrict to these groups (default: all)
+    environments: Optional[list[Str]] = None      # restrict to these environment names (default: all)
+    floors: Optional[list[Str]] = None            # restrict to these floor names (default: all)
     hdri_dir: Optional[Path] = None               # *.exr / *.hdr files here join the environment pool
-    hdri_share: float = Field(0.5, ge=0.0, le=1.0)  # chance of an HDRI when hdri_dir holds any
+    hdri_share: Float = Field(0.5, ge=0.0, le=1.0)  # chance of an HDRI when hdri_dir holds any
     hdri_strength: Range = (0.6, 1.4)
     visibility: VisibilityConfig = VisibilityConfig()
 
@@ -159,21 +174,21 @@ class RenderConfig(_Strict):
     """Render settings. ``profile`` fills in defaults for keys the config does not set
     (``pipeline/profiles.py``: ``cpu``, the default, and ``paper``, 1920×1080 at 30 fps on GPU)."""
     profile: Literal["cpu", "paper"] = "cpu"
-    width: int = Field(320, ge=16, le=7680)
-    height: int = Field(180, ge=16, le=4320)
-    samples: int = Field(8, ge=1, le=65536)
+    width: Int = Field(320, ge=16, le=7680)
+    height: Int = Field(180, ge=16, le=4320)
+    samples: Int = Field(8, ge=1, le=65536)
     denoise: Literal["off", "fast", "high"] = "fast"
-    fps: int = Field(30, ge=1, le=240)
-    orbit_frames: int = Field(180, ge=2, le=100_000)   # frames of one full 360° orbit
-    clip_seconds: float = Field(2.0, gt=0, le=600)
+    fps: Int = Field(30, ge=1, le=240)
+    orbit_frames: Int = Field(180, ge=2, le=100_000)   # frames of one full 360° orbit
+    clip_seconds: Float = Field(2.0, gt=0, le=600)
     device: Literal["cpu", "gpu"] = "cpu"
-    threads: int = Field(0, ge=0, le=1024)             # 0 = all cores of the worker
-    workers: int = Field(0, ge=0, le=100_000)          # parallel Blender processes; 0 = cores // threads
-    persistent_data: bool = True
+    threads: Int = Field(0, ge=0, le=1024)             # 0 = all cores of the worker
+    workers: Int = Field(0, ge=0, le=100_000)          # parallel Blender processes; 0 = cores // threads
+    persistent_data: Bool = True
     marked: Literal["render", "composite"] = "render"
-    retries: int = Field(2, ge=0, le=10)
-    timeout_s: int = Field(3600, ge=10, le=7 * 24 * 3600)
-    adaptive_threshold: float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off
+    retries: Int = Field(2, ge=0, le=10)
+    timeout_s: Int = Field(3600, ge=10, le=7 * 24 * 3600)
+    adaptive_threshold: Float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off
     kernel_cache_dir: Optional[Path] = None  # GPU kernel caches (CUDA/OptiX/Cycles) on a persistent volume
 
     @model_validator(mode="before")
@@ -195,10 +210,16 @@ class RenderConfig(_Strict):
 
     @model_validator(mode="after")
     def _clips(self) -> "RenderConfig":
-        if abs(self.clip_seconds * self.fps - self.clip_frames) > 1e-6:
-            raise ValueError(f"clip_seconds * fps = {self.clip_seconds * self.fps} must be a whole number of frames")
+        frames = self.clip_seconds * self.fps
+        if abs(frames - self.clip_frames) > 1e-6:
+            raise ValueError(f"clip_seconds: clip_seconds × fps = {frames:g} frames; must be a whole number")
         if self.clip_frames > self.orbit_frames:
-            raise ValueError(f"a clip ({self.clip_frames} frames) is longer than the orbit ({self.orbit_frames} frames)")
+            raise ValueError(f"orbit_frames: a clip ({self.clip_frames} frames) is longer than the orbit "
+                             f"({self.orbit_frames} frames)")
+        if self.orbit_frames % self.clip_frames:
+            raise ValueError(f"orbit_frames: {self.orbit_frames} is not a multiple of the clip length "
+                             f"({self.clip_frames} frames = clip_seconds × fps); the last "
+                             f"{self.orbit_frames % self.clip_frames} frames would be rendered and dropped")
         return self
 
 
@@ -218,27 +239,27 @@ class AnnotateConfig(_Strict):
     ``diff_min_component_px`` pixels. Frames become intervals with hysteresis: a run of frames with
     score >= ``diff_low_ratio`` × threshold counts if it holds one frame at or above the threshold.
     """
-    min_visible_px: int = Field(4, ge=1)
-    min_visible_frac: float = Field(0.0, ge=0.0, le=1.0)
-    min_len: int = Field(2, ge=1)
-    min_gap: int = Field(2, ge=0)
-    diff_threshold: int = Field(24, ge=1, le=255)
-    red_chroma_threshold: int = Field(40, ge=0, le=255)
-    paint_chroma_min: int = Field(60, ge=0, le=255)
-    diff_open_px: int = Field(0, ge=0, le=16)
-    diff_min_component_px: int = Field(3, ge=1, le=10_000)
-    diff_low_ratio: float = Field(0.5, gt=0.0, le=1.0)
+    min_visible_px: Int = Field(4, ge=1)
+    min_visible_frac: Float = Field(0.0, ge=0.0, le=1.0)
+    min_len: Int = Field(2, ge=1)
+    min_gap: Int = Field(2, ge=0)
+    diff_threshold: Int = Field(24, ge=1, le=255)
+    red_chroma_threshold: Int = Field(40, ge=0, le=255)
+    paint_chroma_min: Int = Field(60, ge=0, le=255)
+    diff_open_px: Int = Field(0, ge=0, le=16)
+    diff_min_component_px: Int = Field(3, ge=1, le=10_000)
+    diff_low_ratio: Float = Field(0.5, gt=0.0, le=1.0)
 
 
 class QAConfig(_Strict):
     label_source: Literal["mask", "diff"] = "mask"
-    test_fraction: float = Field(0.27, ge=0.0, le=1.0)
-    crf: int = Field(20, ge=0, le=51)
+    test_fraction: Float = Field(0.27, ge=0.0, le=1.0)
+    crf: Int = Field(20, ge=0, le=51)
     encode_preset: Literal["ultrafast", "veryfast", "fast", "medium", "slow"] = "veryfast"
     # Unseen protocol: these categories form the test split; when empty, a seeded
     # round(unseen_fraction * #categories) of them (at least 1, at most all but one) — 12 of 48 by default.
-    unseen_categories: list[str] = Field(default_factory=list)
-    unseen_fraction: float = Field(0.25, gt=0.0, lt=1.0)
+    unseen_categories: list[Str] = Field(default_factory=list)
+    unseen_fraction: Float = Field(0.25, gt=0.0, lt=1.0)
 
     @field_validator("unseen_categories")
     @classmethod
@@ -251,9 +272,9 @@ class QAConfig(_Strict):
 
 
 class Config(_Strict):
-    name: str
-    seed: int = Field(0, ge=0, lt=2**63)
-    num_shards: int = Field(1, ge=1, le=100_000)
+    name: Str
+    seed: Int = Field(0, ge=0, lt=2**63)
+    num_shards: Int = Field(1, ge=1, le=100_000)
     objects: ObjectsConfig
     scene: SceneConfig = SceneConfig()
     render: RenderConfig = RenderConfig()
@@ -264,9 +285,9 @@ class Config(_Strict):
     def _unseen_known(self) -> "Config":
         unknown = [c for c in self.qa.unseen_categories if c not in self.objects.categories]
         if unknown:
-            raise ValueError(f"qa.unseen_categories {unknown} are not in objects.categories")
+            raise ValueError(f"qa.unseen_categories: {unknown} are not in objects.categories")
         if self.qa.unseen_categories and len(self.qa.unseen_categories) >= len(self.objects.categories):
-            raise ValueError("qa.unseen_categories must leave at least one category for training")
+            raise ValueError("qa.unseen_categories: must leave at least one category for training")
         return self
 
     @field_validator("name")
@@ -275,32 +296,138 @@ class Config(_Strict):
         return validate_id(v, "name")
 
 
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_.]*): ")
+
+
+def _one(loc: tuple[Any, ...], e: dict[str, Any]) -> tuple[str, str]:
+    """``(key, problem)`` of one pydantic error, in the config's own words."""
+    key = ".".join(str(p) for p in loc if not (isinstance(p, str) and "[" in p)) or "<root>"
+    typ, msg = e["type"], e["msg"]
+    if typ == "extra_forbidden":
+        msg = "unknown key"
+    elif typ == "missing":
+        msg = "required key is missing"
+    elif typ == "value_error":
+        msg = str((e.get("ctx") or {}).get("error") or msg.removeprefix("Value error, "))
+        m = _FIELD_PREFIX.match(msg)
+        if m:   # a model-level check that names its field: "render" + "orbit_frames: ..." → render.orbit_frames
+            key = m.group(1) if key == "<root>" else f"{key}.{m.group(1)}"
+            msg = msg[m.end():]
+    elif typ.endswith("_type") or typ in ("finite_number", "literal_error", "enum"):
+        got = e.get("input")
+        shown = repr(got) if len(repr(got)) <= 40 else repr(got)[:37] + "..."
+        msg = f"{msg} (got {type(got).__name__} {shown})"
+    return key, msg.replace("\n", " ")
+
+
 def _format_errors(path: Path, err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"{path}: {key}: {msg}")
-    return "\n".join(lines)
+    """One line: the first problem, and how many more there are (with their keys)."""
+    found = [_one(e["loc"], e) for e in err.errors(include_url=False)]
+    key, msg = found[0]
+    rest = sorted({k for k, _ in found[1:]})
+    more = f" (and {len(found) - 1} more: {', '.join(rest)})" if rest else ""
+    return f"{path}: {key}: {msg}{more}"
+
+
+def _key_path(parents: tuple[str, ...]) -> str:
+    return ".".join(parents) or "<root>"
+
+
+def _check_nodes(node: yaml.Node, path: Path) -> None:
+    """Refuse repeated keys (the last one would silently win) anywhere in the document. Each node is
+    visited once, so aliases cannot blow the walk up."""
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(node, ())]
+    while stack:
+        n, parents = stack.pop()
+        if id(n) in seen_nodes:
+            continue
+        seen_nodes.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in n.value:
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else "<complex key>"
+                line = k.start_mark.line + 1
+                if name in first and name != "<<":
+                    raise ConfigError(f"{path}: {_key_path((*parents, name))}: duplicate key (line {line}; "
+                                      f"first at line {first[name]}); remove one")
+                first.setdefault(name, line)
+                stack.append((v, (*parents, name)))
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend((v, (*parents[:-1], f"{parents[-1]}[{i}]") if parents else (f"[{i}]",))
+                         for i, v in enumerate(n.value))
+
+
+def _yaml_error(path: Path, e: yaml.YAMLError) -> ConfigError:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    what = getattr(e, "problem", None) or str(e).splitlines()[0]
+    return ConfigError(f"{where}: not valid YAML ({what})")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document of ``path``: UTF-8 only, nesting at most :data:`MAX_YAML_DEPTH`, no repeated
+    keys. Every failure is one :class:`ConfigError` line naming the file (and line, key)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x}); save the file as UTF-8") \
+            from None
+    try:
+        depth = 0   # the event parser is iterative: check the depth before anything recursive runs
+        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(ev, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise ConfigError(f"{path}:{ev.start_mark.line + 1}: nested deeper than {MAX_YAML_DEPTH} "
+                                      "levels (a config needs at most 4)")
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                depth -= 1
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        _check_nodes(node, path)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise _yaml_error(path, e) from None
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config; raise :class:`ConfigError` naming the file and key."""
+    """Read and validate a YAML config; raise :class:`ConfigError` naming the file and key (one line)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: <root>: expected a mapping of keys, got {type(raw).__name__}")
+        raise ConfigError(f"{path}: <root>: expected a mapping of keys, got "
+                          f"{'an empty file' if raw is None else type(raw).__name__}")
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_errors(path, e)) from None
+
+
+def with_overrides(cfg: Config, overrides: dict[str, Any], source: str) -> Config:
+    """``cfg`` with dotted keys replaced (``{"render.workers": 4}``), validated like the file;
+    a bad value raises one :class:`ConfigError` line naming ``source`` (e.g. ``--workers -1``)."""
+    data = cfg.model_dump()
+    for dotted, value in overrides.items():
+        *head, last = dotted.split(".")
+        d = data
+        for k in head:
+            d = d[k]
+        d[last] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        key, msg = _one(e.errors(include_url=False)[0]["loc"], e.errors(include_url=False)[0])
+        raise ConfigError(f"{source}: {key}: {msg}") from None
 
 
 def config_dict(cfg: Config) -> dict:

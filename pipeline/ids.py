@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")  # used with fullmatch: no "$" newline hole
 DEFECT_TYPES: tuple[str, ...] = ("crack", "scratch", "concavity", "bulge", "broken", "hole")
 GOOD = "good"
 
@@ -15,7 +15,7 @@ class InvalidIdError(ValueError):
 
 def validate_id(value: str, what: str = "id") -> str:
     """Return ``value`` if it is a safe id, else raise :class:`InvalidIdError` naming ``what``."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise InvalidIdError(f"{what} {value!r} is not a valid id (allowed: lowercase a-z, 0-9, '_', '-'; "
                              "must start with a letter or digit; at most 128 characters)")
     return value

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 
+class DataError(ValueError):
+    """A file whose content cannot be used; the message is one line naming the file (and line)."""
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync, then ``os.replace``.
 
@@ -50,22 +54,42 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> None:
     atomic_write_text(path, "".join(dumps(r) + "\n" for r in rows))
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file; bad bytes or a folder → :class:`DataError` naming the file and offset."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})") from None
+
+
+def parse_json(text: str, where: str) -> Any:
+    """``json.loads`` with one-line errors naming ``where`` (also for nesting too deep to parse).
+    NaN and Infinity parse to floats, so that a validator can name the field that holds them."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    except RecursionError:
+        raise DataError(f"{where}: not valid JSON (nested too deeply to read)") from None
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    with open(path, "r", encoding="utf-8") as f:
-        return json.load(f)
+    """A JSON file; any problem → :class:`DataError` naming the file."""
+    return parse_json(read_text(path), str(path))
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield rows; a malformed line raises ``ValueError`` naming the file and line number."""
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+def iter_jsonl(path: str | os.PathLike) -> Iterator[Any]:
+    """Yield rows; a malformed line raises :class:`DataError` naming the file and line number."""
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):
+        if line.strip():
+            yield parse_json(line, f"{path}:{lineno}")
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
     return list(iter_jsonl(path))

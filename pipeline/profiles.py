@@ -24,7 +24,8 @@ def apply_profile(data: Any) -> Any:
     An unknown profile is passed through unchanged so that field validation reports it."""
     if not isinstance(data, dict):
         return data
-    defaults = PROFILES.get(data.get("profile", "cpu"))
+    profile = data.get("profile", "cpu")
+    defaults = PROFILES.get(profile) if isinstance(profile, str) else None
     if defaults is None:
         return data
     return {**defaults, **data}

@@ -13,12 +13,11 @@ from typing import Any
 
 from .config import Config
 from .grammar import LETTERS, Q1_OPTIONS, Q1_TEXT, Q2_TEXT, Q3_TEXT, Q4_TEXT, format_intervals
-from .ids import DEFECT_TYPES, GOOD
+from .ids import GOOD
 from .io import write_jsonl
 from .objects import ObjectLibrary
+from .records import Q2_CHOICES, QARecord, RecordError, check
 from .seeds import derive_seed, rng_for
-
-Q2_CHOICES = (*DEFECT_TYPES, GOOD)
 
 
 def split_jobs(jobs: list[dict[str, Any]], test_fraction: float, seed: int) -> dict[str, str]:
@@ -85,45 +84,18 @@ def build_qa(clips: list[dict[str, Any]], jobs: list[dict[str, Any]], cfg: Confi
     rows: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     for c in clips:
         s = split[c["job_id"]]
-        rows[s].append(qa_record(c, by_id[c["job_id"]], groups, cfg.qa.label_source, s, cfg.seed))
+        rec = qa_record(c, by_id[c["job_id"]], groups, cfg.qa.label_source, s, cfg.seed)
+        problems = validate_qa_record(rec)   # never write a line that the readers would reject
+        if problems:
+            raise RecordError(f"clip {c['clip_id']}: QA record: {problems[0]}")
+        rows[s].append(rec)
     folder = Path(out) / "qa" / "standard"
     for s, r in rows.items():
         write_jsonl(folder / f"{s}.jsonl", r)
     return {s: len(r) for s, r in rows.items()}
 
 
-def validate_qa_record(rec: dict[str, Any]) -> list[str]:
-    """Contract checks on one QA line; returns the problems found (empty when valid)."""
-    from .grammar import parse_intervals
-
-    problems = []
-    for k, t in (("clip_id", str), ("job_id", str), ("video", str), ("fps", int), ("num_frames", int),
-                 ("duration", float), ("category", str), ("group", str), ("visible_intervals", list),
-                 ("provenance", str), ("split", str)):
-        if not isinstance(rec.get(k), t):
-            problems.append(f"{k}: expected {t.__name__}")
-    if rec.get("provenance") not in ("mask", "diff", "reviewed"):
-        problems.append("provenance: not mask|diff|reviewed")
-    if rec.get("q1", {}).get("options") != Q1_OPTIONS:
-        problems.append("q1.options")
-    q2 = rec.get("q2", {})
-    if sorted(q2.get("options", {}).values()) != sorted(Q2_CHOICES) or q2.get("answer") not in q2.get("options", {}):
-        problems.append("q2: options must be the six defect types and good; answer a letter among them")
-    q3 = rec.get("q3", {})
-    if len(q3.get("options", {})) != 4 or q3.get("options", {}).get(q3.get("answer")) != rec.get("group"):
-        problems.append("q3: four options and the answer must be the true group")
-    vis = rec.get("visible_intervals", [])
-    parsed = parse_intervals(rec.get("q4", {}).get("answer", ""))
-    if parsed is None or [[round(a, 2), round(b, 2)] for a, b in vis] != parsed:
-        problems.append("q4.answer does not match visible_intervals")
-    has = bool(vis)
-    if rec.get("q1", {}).get("answer") != ("A" if has else "B"):
-        problems.append("q1.answer contradicts visible_intervals")
-    if rec.get("defect") not in (*DEFECT_TYPES, GOOD):
-        problems.append("defect: not a defect type or good")
-    want = rec.get("defect") if has else GOOD
-    if q2.get("options", {}).get(q2.get("answer")) != want:
-        problems.append("q2.answer contradicts the label policy")
-    if any(not (0 <= a < b <= rec.get("duration", 0) + 1e-6) for a, b in vis):
-        problems.append("visible_intervals out of the clip")
-    return problems
+def validate_qa_record(rec: Any) -> list[str]:
+    """Contract checks on one QA line (:class:`pipeline.records.QARecord`): the problems found as
+    ``field: problem`` strings, empty when valid. Never raises, whatever ``rec`` is."""
+    return check(QARecord, rec)[1]

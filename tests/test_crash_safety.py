@@ -4,6 +4,7 @@ finishes and its labels are byte-identical to an uninterrupted run (the session'
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,3 +93,84 @@ def test_a_second_driver_on_the_same_job_is_refused(tmp_path):
         res = render_job(job, cfg, tmp_path)
     assert res.status == "failed" and "lock" in res.error
     assert not (tmp_path / "renders" / ".staging" / job["job_id"]).exists()
+
+
+# ---- Ctrl-C: one line, exit 130, finished work kept --------------------------------------------------
+
+def _ctrl_c(args: list[str], ready, timeout: float = 300) -> tuple[int, str]:
+    """Start ``mmviad ARGS``, send SIGINT (what Ctrl-C sends) once ``ready(pid)`` is true; return
+    ``(exit code, stderr)``."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + timeout
+    while proc.poll() is None and time.time() < deadline and not ready(proc.pid):
+        time.sleep(0.005)
+    assert proc.poll() is None, "the command ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _interrupted_cleanly(rc: int, err: str) -> None:
+    assert rc == 130 and "Traceback" not in err, err
+    ours = [ln for ln in err.splitlines() if ln.startswith("mmviad:")]
+    assert ours == ["mmviad: interrupted; finished work is kept (rerun the command to continue)"], err
+
+
+def _loaded(pid: int, library: str) -> bool:
+    """Whether process ``pid`` has mapped a shared library whose path contains ``library``."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("moment", ["starting", "importing", "planning"])
+def test_ctrl_c_during_plan(tmp_path, moment):
+    """Ctrl-C stops `mmviad plan` with one line and exit 130 and leaves no partial plan, whenever it
+    comes: while the command's own module loads, while the heavy modules load (trimesh's optional
+    imports swallow an interrupt: the CLI holds it back there), and while planning (pool workers)."""
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text("name: big\nobjects:\n  categories: [vase0, cup0, bowl0, bottle0]\n  objects_per_category: 12\n")
+    out = tmp_path / "out"
+    ready = {"starting": lambda pid: _loaded(pid, "_json"),        # the stdlib's json: cli.py's own imports
+             "importing": lambda pid: _loaded(pid, "numpy"),       # trimesh (or its numpy) is being imported
+             "planning": lambda pid: bool(process_ids("pipeline.cli", "plan", str(cfg))[1:]) or
+             _loaded(pid, "manifold")}[moment]
+    rc, err = _ctrl_c(["plan", "--config", str(cfg), "--out", str(out), "--no-progress"], ready)
+    _interrupted_cleanly(rc, err)
+    assert not (out / "jobs.jsonl").exists() and not list(out.glob(".*.tmp"))
+
+
+def test_ctrl_c_during_render_keeps_finished_jobs(tmp_path):
+    out = tmp_path / "out"
+    rc, err = _ctrl_c(["render", "--config", str(SMOKE), "--out", str(out), "--no-progress"],
+                      lambda: any((out / "renders").glob("*/DONE")) if (out / "renders").exists() else False)
+    _interrupted_cleanly(rc, err)
+    done = {p.parent.name for p in (out / "renders").glob("*/DONE")}
+    assert done
+    _check_complete_jobs(out, 60)
+    assert not process_ids("render_job.py", str(out)), "a Blender process outlived the interrupt"
+    again = run_mmviad("render", "--config", str(SMOKE), "--out", str(out), "--no-progress")
+    assert f"{len(done)} skipped" in again.stdout, again.stdout
+
+
+def test_ctrl_c_during_clips_keeps_finished_clips(smoke_built, smoke_out):
+    """Interrupted while encoding: every clip index present is valid with its videos, no temp file
+    is left, and the rerun gives the same bytes as the uninterrupted build."""
+    from pipeline.records import read_clip_index
+
+    clips = smoke_out / "clips"
+    shutil.rmtree(clips)
+    (smoke_out / "clips.jsonl").unlink()
+    rc, err = _ctrl_c(["clips", "--config", str(SMOKE), "--out", str(smoke_out), "--no-progress"],
+                      lambda: any(clips.glob("*.clips.json")) if clips.exists() else False)
+    _interrupted_cleanly(rc, err)
+    indexes = list(clips.glob("*.clips.json"))
+    assert indexes and not list(clips.glob(".*.tmp"))
+    for f in indexes:
+        for c in read_clip_index(f):
+            assert (smoke_out / c.video).stat().st_size > 0 and (smoke_out / c.video_marked).stat().st_size > 0
+    run_mmviad("clips", "--config", str(SMOKE), "--out", str(smoke_out), "--no-progress")
+    for f in sorted((smoke_built / "clips").iterdir()):
+        assert (clips / f.name).read_bytes() == f.read_bytes(), f.name

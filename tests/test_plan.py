@@ -3,6 +3,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.config import Config, load_config
 from pipeline.plan import allocate, load_jobs, plan_jobs, write_plan
@@ -16,12 +17,70 @@ def cfg_with(**objects) -> Config:
     return Config.model_validate(base)
 
 
-def test_plan_is_byte_identical_across_runs(tmp_path):
-    cfg = load_config(ROOT / "manifests" / "default.yaml")
-    a = write_plan(cfg, tmp_path / "a").read_bytes()
-    b = write_plan(cfg, tmp_path / "b").read_bytes()
-    assert a == b and a.count(b"\n") == len(plan_jobs(cfg))
+# ---- determinism, checked across separate processes (no shared in-memory caches) ------------------
 
+#: two categories of the default config, two objects each (a normal one and three defects), with
+#: every other choice of the default (looks, orbit, visibility prediction)
+SMALL = {**yaml.safe_load((ROOT / "manifests" / "default.yaml").read_text()), "name": "small", "num_shards": 1}
+SMALL["objects"] = {**SMALL["objects"], "categories": ["vase3", "cup1"], "objects_per_category": 2,
+                    "normal_share": 0.25}
+#: one defect type and no normal object, so that a job's id does not depend on the other categories
+BULGE = {**SMALL, "objects": {**SMALL["objects"], "normal_share": 0.0, "defects": {"bulge": 1}}}
+
+
+def _with_categories(raw: dict, cats: list[str]) -> dict:
+    return {**raw, "objects": {**raw["objects"], "categories": cats}}
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """``jobs.jsonl`` planned in separate ``mmviad plan`` processes (SMALL twice, SMALL with three
+    shards, BULGE with a third category) and in this process (SMALL, BULGE)."""
+    from conftest import run_mmviad
+
+    root = tmp_path_factory.mktemp("plans")
+    variants = {"a": SMALL, "b": SMALL, "shards3": {**SMALL, "num_shards": 3},
+                "bulge3": _with_categories(BULGE, ["vase3", "cup1", "bowl1"]), "here": SMALL, "bulge2": BULGE}
+    out = {}
+    for name, raw in variants.items():
+        cfg = root / f"{name}.yaml"
+        cfg.write_text(yaml.safe_dump(raw))
+        if name in ("here", "bulge2"):
+            out[name] = write_plan(load_config(cfg), root / name, progress=False).read_bytes()
+        else:
+            run_mmviad("plan", "--config", str(cfg), "--out", str(root / name), "--no-progress")
+            out[name] = (root / name / "jobs.jsonl").read_bytes()
+    return out
+
+
+def _jobs(text: bytes) -> list[dict]:
+    return [json.loads(x) for x in text.splitlines()]
+
+
+def test_plan_is_byte_identical_across_processes(plans):
+    assert plans["a"] == plans["b"] == plans["here"]
+    jobs = _jobs(plans["a"])
+    assert len(jobs) == 4 and {j["defect"] is None for j in jobs} == {True, False}
+
+
+def test_shard_count_changes_only_the_shard_field(plans):
+    one, three = _jobs(plans["a"]), _jobs(plans["shards3"])
+    strip = lambda js: [{k: v for k, v in j.items() if k != "shard"} for j in js]  # noqa: E731
+    assert strip(one) == strip(three)
+    assert sorted({j["shard"] for j in three}) == [0, 1, 2]
+
+
+def test_adding_a_category_does_not_change_other_jobs(plans):
+    two = {j["job_id"]: j for j in _jobs(plans["bulge2"])}
+    three = _jobs(plans["bulge3"])
+    assert len(two) == 4 and len(three) == 6 and two.keys() < {j["job_id"] for j in three}
+    for j in three:
+        if j["job_id"] in two:
+            assert {k: v for k, v in j.items() if k != "shard"} == \
+                   {k: v for k, v in two[j["job_id"]].items() if k != "shard"}
+
+
+# ---- the rest -------------------------------------------------------------------------------------------
 
 def test_every_random_choice_is_resolved():
     for job in plan_jobs(load_config(ROOT / "manifests" / "default.yaml")):
@@ -29,15 +88,6 @@ def test_every_random_choice_is_resolved():
         if job["defect"]:
             assert job["object"]["defect_params"]["kind"] == job["defect"]
         assert job["job_id"].startswith(f"{job['category']}-")
-
-
-def test_shard_count_changes_only_the_shard_field():
-    cfg = load_config(ROOT / "manifests" / "default.yaml")
-    one = plan_jobs(Config.model_validate({**cfg.model_dump(), "num_shards": 1}))
-    three = plan_jobs(Config.model_validate({**cfg.model_dump(), "num_shards": 3}))
-    strip = lambda js: [{k: v for k, v in j.items() if k != "shard"} for j in js]  # noqa: E731
-    assert strip(one) == strip(three)
-    assert sorted({j["shard"] for j in three}) == [0, 1, 2]
 
 
 def test_allocation_matches_weights_exactly():
@@ -55,14 +105,6 @@ def test_normal_share_and_defect_balance():
     six = Counter(j["defect"] for j in plan_jobs(cfg_with(categories=["vase0", "bowl0", "cup0"], objects_per_category=4,
                                                            normal_share=0.0)))
     assert set(six) == {"crack", "scratch", "concavity", "bulge", "broken", "hole"} and set(six.values()) == {2}
-
-
-def test_adding_a_category_does_not_change_other_jobs():
-    small = {j["job_id"]: j for j in plan_jobs(cfg_with(categories=["vase0"], normal_share=0.0))}
-    for j in plan_jobs(cfg_with(categories=["vase0", "cup0"], normal_share=0.0)):
-        if j["job_id"] in small:
-            assert {k: v for k, v in j.items() if k != "shard"} == \
-                   {k: v for k, v in small[j["job_id"]].items() if k != "shard"}
 
 
 def test_unknown_category_fails_before_writing(tmp_path):
@@ -155,10 +197,12 @@ def test_shard_3_of_the_default_config_and_num_shards_everywhere(tmp_path, capsy
     assert "in 3 shard(s)" in capsys.readouterr().out
     assert [j["shard"] for j in load_jobs(out / "jobs.jsonl")] == [0, 1, 2, 0, 1, 2, 0]
     for bad, msg in ((["--shard", "7"], "--shard 7 is out of range for 7 shard(s)"),
-                     (["--shard", "3", "--num-shards", "3"], "--shard 3 is out of range for 3 shard(s)"),
-                     (["--num-shards", "0"], "--num-shards 0: must be between 1 and 100000")):
+                     (["--shard", "3", "--num-shards", "3"], "--shard 3 is out of range for 3 shard(s)")):
         assert main(["render", "--config", default, "--out", str(out), "--no-progress", *bad]) == 2
         assert msg in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse rejects it before any stage runs
+        main(["render", "--config", default, "--out", str(out), "--no-progress", "--num-shards", "0"])
+    assert e.value.code == 2 and "--num-shards: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_make_render_passes_num_shards_to_every_stage():

@@ -4,6 +4,7 @@ load it, drag an interval bound, type another, accept, download, import, rebuild
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pipeline.cli import main
@@ -82,22 +83,40 @@ def test_review_page_edit_download_import(browser, smoke_out: Path, tmp_path: Pa
     assert rows[cid]["visible_intervals"] == [[round(new_start / fps, 2), round((n - 1) / fps, 2)]]
 
 
+EVIL = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">"
+EVIL_DATASET = "</script><script>window.__pwned=3</script></ScRiPt x><!-- "
+
+
+def _evil_task() -> ReviewTask:
+    return ReviewTask(clip_id="c-0", job_id="j", clip_index=0, fps=10, num_frames=20, start_frame=0,
+                      video_marked="a.mp4", video_unmarked="b.mp4", category=EVIL, defect=EVIL,
+                      candidate_source="diff", candidates=[[2, 8]], reference=[[1, 8]],
+                      scores={"diff": [0] * 20, "mask": [5] * 20}, threshold_px=4.0,
+                      labels={"material": "</script><b>bold</b>", "environment": "&amp; \u2028"})
+
+
+def test_embedded_data_cannot_close_its_script_block() -> None:
+    """The data block runs to the first ``</script>`` the browser sees; it must hold the whole
+    payload (hostile strings included), so nothing inside it can end the block early."""
+    html = render_page([_evil_task()], dataset=EVIL_DATASET)
+    # where an HTML parser ends a script element: "</script" + whitespace, "/" or ">", any case
+    block = re.split(r"</script[\t\n\f\r />]", html.split('id="mmviad-data">', 1)[1], maxsplit=1, flags=re.I)[0]
+    data = json.loads(block)   # fails if a string in the data closed the block
+    assert data["dataset"] == EVIL_DATASET and data["tasks"][0]["category"] == EVIL
+    assert data["tasks"][0]["labels"]["environment"] == "&amp; \u2028"
+    assert not any(c in block for c in "<>&\u2028\u2029")
+
+
 def test_page_renders_hostile_text_as_text(browser, tmp_path: Path) -> None:
-    evil = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">"
-    t = ReviewTask(clip_id="c-0", job_id="j", clip_index=0, fps=10, num_frames=20, start_frame=0,
-                   video_marked="a.mp4", video_unmarked="b.mp4", category=evil, defect=evil,
-                   candidate_source="diff", candidates=[[2, 8]], reference=[[1, 8]],
-                   scores={"diff": [0] * 20, "mask": [5] * 20}, threshold_px=4.0,
-                   labels={"material": "</script><b>bold</b>", "environment": "&amp; \u2028"})
+    evil = EVIL
     f = tmp_path / "evil.html"
-    html = render_page([t], dataset="</script><script>window.__pwned=3</script>")
-    assert "</script><script>" not in html.split('id="mmviad-data">', 1)[1].split("</script>", 1)[0]
+    html = render_page([_evil_task()], dataset=EVIL_DATASET)
     f.write_text(html)
     page, errors = _open(browser, f)
     assert page.evaluate("window.__pwned") is None
     assert evil in page.text_content("#clip-meta")
     assert "</script><b>bold</b>" in page.text_content("#clip-meta")
     assert page.locator("#clip-meta b").count() == 0 and page.locator("img").count() == 0
-    assert "window.__pwned=3" in page.text_content("#dataset")
+    assert EVIL_DATASET in page.text_content("#dataset")
     assert errors == []
     page.close()

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 from ..annotate import FORMAT_VERSION, annotation_path
 from ..clips import read_clips
-from ..io import atomic_write_text, read_json, write_json
+from ..io import atomic_write_text, write_json
+from ..records import read_annotation
 from . import labelstudio
 from .html_page import render_page
 from .model import CANDIDATE_SOURCES, ReviewTask, build_task
@@ -41,7 +42,7 @@ def collect_tasks(out: Path, jobs: list[dict[str, Any]], candidate_source: str,
         if jid not in by_id:
             continue
         if jid not in anns:
-            anns[jid] = read_json(annotation_path(out, jid))
+            anns[jid] = read_annotation(annotation_path(out, jid), jid).to_json()
         tasks.append(build_task(c, anns[jid], by_id[jid], candidate_source,
                                 url_of(c["video_marked"]), url_of(c["video"])))
     return sorted(tasks, key=lambda t: t.clip_id)

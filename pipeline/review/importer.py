@@ -18,14 +18,14 @@ are recorded for follow-up but leave the clip on its automatic label.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..annotate import annotation_path
 from ..clips import read_clips
 from ..intervals import normalize
-from ..io import read_json, write_json
+from ..io import DataError, parse_json, read_text, write_json
+from ..records import Annotation, parse, read_annotation, unique
 from .html_page import is_page_json, parse_page_json
 from .labelstudio import parse_export
 from .model import APPLIED, ClipReview, ReviewError
@@ -36,12 +36,12 @@ def load_reviews(path: Path, clips: dict[str, dict[str, Any]], default_by: str |
     """Parse ``path`` as the HTML page's JSON or a Label Studio export → (kind, reviews, skipped)."""
     fname = Path(path).name
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = parse_json(read_text(path), fname)
     except FileNotFoundError:
         raise ReviewError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ReviewError(f"{fname}: not valid JSON ({e})") from None
-    n_of = {cid: int(c["num_frames"]) for cid, c in clips.items()}
+    except DataError as e:
+        raise ReviewError(str(e).replace(str(path), fname, 1)) from None
+    n_of = {cid: c["num_frames"] for cid, c in clips.items()}
     if is_page_json(doc):
         reviews, kind, skipped = parse_page_json(doc, fname, n_of, default_by), "html", []
     elif isinstance(doc, list):
@@ -49,9 +49,11 @@ def load_reviews(path: Path, clips: dict[str, dict[str, Any]], default_by: str |
     else:
         raise ReviewError(f"{fname}: neither a Label Studio JSON export (a list of tasks) nor the review "
                           "page's JSON (format 'mmviad-review/1')")
-    dup = {r.clip_id for r in reviews if sum(1 for x in reviews if x.clip_id == r.clip_id) > 1}
+    dup = unique((r.clip_id, r.source) for r in reviews)   # linear: one pass with a dict
     if dup:
-        raise ReviewError(f"{fname}: clip {sorted(dup)[0]}: reviewed by more than one task")
+        cid, first, second = dup
+        raise ReviewError(f"{fname}: clip {cid}: reviewed by more than one task ({first.rsplit('#', 1)[-1]} "
+                          f"and {second.rsplit('#', 1)[-1]})")
     return kind, reviews, skipped
 
 
@@ -89,9 +91,9 @@ def import_reviews(path: Path, out: Path, default_by: str | None = None) -> dict
         p = annotation_path(out, jid)
         if not p.exists():
             raise ReviewError(f"{Path(path).name}: clip {rs[0].clip_id}: annotation file {p} is missing")
-        ann = read_json(p)
+        ann = read_annotation(p, jid).to_json()
         ann["reviewed"] = merged_reviewed(ann, rs, clips)
-        updates[p] = ann
+        updates[p] = parse(Annotation, ann, f"{p} (after importing {Path(path).name})").to_json()
     for p, ann in updates.items():   # validated in full above: now write
         write_json(p, ann, indent=None)
     counts: dict[str, int] = {}

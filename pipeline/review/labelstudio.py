@@ -73,7 +73,7 @@ def _who(ann: dict[str, Any]) -> str | None:
     c = ann.get("completed_by")
     if isinstance(c, dict):
         c = c.get("email") or c.get("username") or c.get("id")
-    if c is None or isinstance(c, bool):
+    if isinstance(c, bool) or not isinstance(c, (int, str)) or c == "":
         return None
     return f"labelstudio:{c}"
 

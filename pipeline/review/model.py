@@ -3,13 +3,14 @@ built from a clip record and its annotation, and interval checks."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 from ..intervals import clip_local
+from ..records import DECISIONS
 
-Decision = Literal["accepted", "corrected", "no_visible_defect", "rejected", "unsure"]
-DECISIONS: tuple[str, ...] = ("accepted", "corrected", "no_visible_defect", "rejected", "unsure")
+Decision = Literal[DECISIONS]
 APPLIED: tuple[str, ...] = ("accepted", "corrected", "no_visible_defect")  # these set reviewed intervals
 CANDIDATE_SOURCES: tuple[str, ...] = ("diff", "mask")
 
@@ -84,7 +85,9 @@ def build_task(clip: dict[str, Any], ann: dict[str, Any], job: dict[str, Any], c
 
 
 def _as_int(v: Any, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v:
+    """A frame number: an int, or a float with a whole value (Label Studio may write ``4.0``)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)) \
+            or int(v) != v:
         raise ReviewError(f"{where}: expected a whole frame number, got {v!r}")
     return int(v)
 
