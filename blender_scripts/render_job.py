@@ -1,10 +1,13 @@
-"""Render one job inside Blender: the unmarked orbit with its exact defect mask, then the marked orbit.
+"""Render one job inside Blender: the unmarked orbit with its exact defect mask, then the marked orbit
+(``marked: render``: every frame again with the red paint; ``marked: region``: only the region of
+each frame where the paint can change pixels, composed with the unmarked pass, see regions.py).
 
 Usage (bpy wheel):   python blender_scripts/render_job.py SCENE_JSON
        (Blender):    $BLENDER -b --factory-startup -P blender_scripts/render_job.py -- SCENE_JSON
 
 Writes into the spec's ``output`` folder: ``unmarked/NNNN.png``, ``mask/NNNN.png``,
-``marked/NNNN.png`` (frames 0-based) and ``meta.json``. The host checks the files, moves the folder
+``marked/NNNN.png`` (frames 0-based; in region mode only the frames with a region, the host links
+the others to their unmarked frame) and ``meta.json``. The host checks the files, moves the folder
 into place and writes the DONE marker; this script never marks a job complete.
 """
 
@@ -21,8 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bpy  # noqa: E402
 
+import regions  # noqa: E402
 import render_settings  # noqa: E402
 import scene_build  # noqa: E402
+from pipeline.render import region as region_geom  # noqa: E402  (numpy only; path set by regions)
 
 EXIT_CONFIG = 4  # the host does not retry this exit code; the reason is the log's FATAL line
 
@@ -75,6 +80,13 @@ def main() -> None:
     mask_tmp = out / ".mask_tmp"
     # The mask pass is always on in the pipeline; benchmarks switch it off to time the bare render.
     mask_node = render_settings.setup_mask_pass(str(mask_tmp)) if spec.get("mask_pass", True) else None
+    region_mode = spec["marked"] == "region" and spec["has_defect"]
+    if region_mode and mask_node is None:
+        print("[render_job] FATAL: marked: region needs the mask pass (mask_pass: false)", flush=True)
+        raise SystemExit(EXIT_CONFIG)
+    margin = int(spec.get("region", {}).get("margin_px", 0))
+    rp = regions.RegionPass(bpy.context.scene, out / ".region_tmp") if region_mode else None
+    rects: list = []
     t_setup = time.perf_counter() - t_start
 
     times: dict[str, list[float]] = {"unmarked": [], "marked": []}
@@ -83,6 +95,9 @@ def main() -> None:
         times["unmarked"].append(_render_frame(cam, fr, str(out / "unmarked" / f"{i:04d}.png")))
         if mask_node is not None:
             _move_mask(mask_tmp, out / "mask" / f"{i:04d}.png")
+        if rp is not None:
+            rects.append(region_geom.region_of(regions.read_mask(out / "mask" / f"{i:04d}.png"), margin))
+            rp.keep_base(i, rects[-1])
         if i % progress_every == 0:
             print(f"[render_job] unmarked {i + 1}/{len(frames)}", flush=True)
     if mask_node is not None:
@@ -96,6 +111,17 @@ def main() -> None:
             times["marked"].append(_render_frame(cam, fr, str(out / "marked" / f"{i:04d}.png")))
             if i % progress_every == 0:
                 print(f"[render_job] marked {i + 1}/{len(frames)}", flush=True)
+    elif rp is not None:
+        # Same scene and seed, slot 1 painted; only each frame's region is path traced.
+        mats["object"].material_slots[1].material = mats["red"]
+        rp.begin()
+        todo = [i for i, r in enumerate(rects) if r is not None]
+        for k, i in enumerate(todo):
+            scene_build.place_camera(cam, frames[i]["location"], frames[i]["target"])
+            times["marked"].append(rp.render(i, rects[i], out / "marked" / f"{i:04d}.png"))
+            if k % progress_every == 0:
+                print(f"[render_job] marked region {k + 1}/{len(todo)} (frame {i})", flush=True)
+        rp.end()
 
     meta = {
         "job_id": spec["job_id"],
@@ -106,6 +132,9 @@ def main() -> None:
         "look": {"material": spec["material"], "environment": spec["environment"], "floor": spec["floor"],
                  "pose": spec.get("pose")},
         "frames": len(frames),
+        **({"region": {"margin_px": margin, "rects": region_geom.as_json(rects),
+                       "frames_rendered": sum(r is not None for r in rects),
+                       "pixels_rendered": sum(region_geom.area(r) for r in rects)}} if rp is not None else {}),
         "camera": spec["camera"],
         "timings": {"setup_s": round(t_setup, 4), "unmarked_s": [round(t, 4) for t in times["unmarked"]],
                     "marked_s": [round(t, 4) for t in times["marked"]],

@@ -116,8 +116,9 @@ def record_failure(out: Path, job_id: str, msg: str, attempts: int = 0, tb: str 
 
 
 def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool) -> None:
-    """Complete ``marked/`` when Blender did not render it: a normal object's marked video is its
-    unmarked video (hard links); ``marked: composite`` tints the exact-mask pixels in 2-D."""
+    """Complete ``marked/`` where Blender did not render it: a normal object's marked video is its
+    unmarked video (hard links), and so is every ``marked: region`` frame without a region (the
+    defect is not seen); ``marked: composite`` tints the exact-mask pixels in 2-D."""
     for i in range(frames):
         src, dst = stage / "unmarked" / f"{i:04d}.png", stage / "marked" / f"{i:04d}.png"
         if dst.exists():
