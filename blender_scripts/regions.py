@@ -103,7 +103,9 @@ class _Composer:
         _copy_color_management(src, self.scene)
         self.scene.render.engine = src.render.engine
         self.scene.render.use_compositing = True
-        self.scene.render.compositor_denoise_device = src.render.compositor_denoise_device
+        # OIDN on the same kind of device as Cycles' own denoiser (CPU and GPU OIDN differ slightly).
+        cy = src.cycles
+        self.scene.render.compositor_denoise_device = "GPU" if cy.device == "GPU" and cy.denoising_use_gpu else "CPU"
         for vl in self.scene.view_layers:
             vl.use = False
         w, h = src.render.resolution_x, src.render.resolution_y

@@ -5,9 +5,9 @@ each frame where the paint can change pixels, composed with the unmarked pass, s
 Usage (bpy wheel):   python blender_scripts/render_job.py SCENE_JSON
        (Blender):    $BLENDER -b --factory-startup -P blender_scripts/render_job.py -- SCENE_JSON
 
-Writes into the spec's ``output`` folder: ``unmarked/NNNN.png``, ``mask/NNNN.png``,
-``marked/NNNN.png`` (frames 0-based; in region mode only the frames with a region, the host links
-the others to their unmarked frame) and ``meta.json``. The host checks the files, moves the folder
+Writes into the spec's ``output`` folder: ``unmarked/NNNN.png``, ``mask/NNNN.png`` (defect faces),
+``objmask/NNNN.png`` (the whole object), ``marked/NNNN.png`` (frames 0-based; in region mode only
+the frames with a region, the host links the others to their unmarked frame) and ``meta.json``. The host checks the files, moves the folder
 into place and writes the DONE marker; this script never marks a job complete.
 """
 
@@ -75,16 +75,19 @@ def main() -> None:
     scene_build.add_world(spec)
     cam = scene_build.add_camera(spec)
     frames = spec["camera"]["frames"]
-    for sub in ("unmarked", "mask", "marked"):
+    for sub in ("unmarked", "mask", "objmask", "marked"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    mask_tmp = out / ".mask_tmp"
+    mask_tmp, obj_tmp = out / ".mask_tmp", out / ".objmask_tmp"
+    mats["object"].material_slots[0].material.pass_index = render_settings.OBJECT_PASS_INDEX  # only the passes see it
     # The mask pass is always on in the pipeline; benchmarks switch it off to time the bare render.
-    mask_node = render_settings.setup_mask_pass(str(mask_tmp)) if spec.get("mask_pass", True) else None
+    mask_node = (render_settings.setup_mask_pass(str(mask_tmp), str(obj_tmp)) if spec.get("mask_pass", True)
+                 else None)
     region_mode = spec["marked"] == "region" and spec["has_defect"]
     if region_mode and mask_node is None:
         print("[render_job] FATAL: marked: region needs the mask pass (mask_pass: false)", flush=True)
         raise SystemExit(EXIT_CONFIG)
     margin = int(spec.get("region", {}).get("margin_px", 0))
+    scope = spec.get("region", {}).get("scope", "object")
     rp = regions.RegionPass(bpy.context.scene, out / ".region_tmp") if region_mode else None
     rects: list = []
     t_setup = time.perf_counter() - t_start
@@ -95,13 +98,16 @@ def main() -> None:
         times["unmarked"].append(_render_frame(cam, fr, str(out / "unmarked" / f"{i:04d}.png")))
         if mask_node is not None:
             _move_mask(mask_tmp, out / "mask" / f"{i:04d}.png")
+            _move_mask(obj_tmp, out / "objmask" / f"{i:04d}.png")
         if rp is not None:
-            rects.append(region_geom.region_of(regions.read_mask(out / "mask" / f"{i:04d}.png"), margin))
+            obj = regions.read_mask(out / "objmask" / f"{i:04d}.png") if scope == "object" else None
+            rects.append(region_geom.region_of(regions.read_mask(out / "mask" / f"{i:04d}.png"), margin, obj))
             rp.keep_base(i, rects[-1])
         if i % progress_every == 0:
             print(f"[render_job] unmarked {i + 1}/{len(frames)}", flush=True)
     if mask_node is not None:
         mask_tmp.rmdir()
+        obj_tmp.rmdir()
 
     if spec["marked"] == "render" and spec["has_defect"]:
         # Identical scene and seed; only slot 1 changes to the red paint.
@@ -132,7 +138,7 @@ def main() -> None:
         "look": {"material": spec["material"], "environment": spec["environment"], "floor": spec["floor"],
                  "pose": spec.get("pose")},
         "frames": len(frames),
-        **({"region": {"margin_px": margin, "rects": region_geom.as_json(rects),
+        **({"region": {"margin_px": margin, "scope": scope, "rects": region_geom.as_json(rects),
                        "frames_rendered": sum(r is not None for r in rects),
                        "pixels_rendered": sum(region_geom.area(r) for r in rects)}} if rp is not None else {}),
         "camera": spec["camera"],

@@ -174,9 +174,11 @@ class RenderConfig(_Strict):
     # but path traced only where the paint can change pixels (pipeline/render/region.py), the rest
     # reused from the unmarked pass; composite: the exact mask tinted red in 2-D (not a render).
     marked: Literal["render", "composite", "region"] = "render"
-    # marked: region: margin around the defect's on-screen bounds, as a fraction of the frame width
-    # (light the paint bounces onto nearby surfaces; docs/performance.md measures how far it reaches).
-    region_margin: float = Field(0.05, ge=0.0, le=1.0)
+    # marked: region: the rectangle around the defect (scope defect) or around the defect and the whole
+    # object (scope object, which also holds the paint's reflections on the object), grown by a
+    # margin, a fraction of the frame width (docs/performance.md measures both against a full render).
+    region_scope: Literal["object", "defect"] = "object"
+    region_margin: float = Field(0.02, ge=0.0, le=1.0)
     retries: int = Field(2, ge=0, le=10)
     timeout_s: int = Field(3600, ge=10, le=7 * 24 * 3600)
     adaptive_threshold: float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off

@@ -1,7 +1,7 @@
 """Render one job end to end on the host side: mesh → scene spec → Blender (retried in a fresh
 process) → verified outputs moved into place → DONE marker last.
 
-Layout: ``<out>/renders/<job_id>/{unmarked,marked,mask}/NNNN.png``, ``meta.json``, ``object.npz``,
+Layout: ``<out>/renders/<job_id>/{unmarked,marked,mask,objmask}/NNNN.png``, ``meta.json``, ``object.npz``,
 ``scene.json``, ``DONE``. Work happens in ``<out>/renders/.staging/<job_id>`` so a crash never leaves
 a folder that looks complete.
 """
@@ -27,7 +27,7 @@ from .composite import composite_marked
 from .gpu import EXIT_CONFIG, fatal_reason
 from .scene import build_mesh, scene_spec
 
-PASSES = ("unmarked", "marked", "mask")
+PASSES = ("unmarked", "marked", "mask", "objmask")
 
 
 @dataclass

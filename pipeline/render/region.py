@@ -1,10 +1,15 @@
 """Per-frame render regions: where a second pass that only changes the defect can differ from the
 first (``marked: region``; also the defect-free twin of a later evidence pass).
 
-A region is the bounding rectangle of the exact defect mask, grown by a margin that covers light the
-defect bounces onto nearby surfaces, clipped to the frame. A frame whose mask is empty has no region:
-the second pass reuses its first-pass frame. Rectangles are ``(x0, y0, x1, y1)`` in pixels, top-left
-origin, half-open (``image[y0:y1, x0:x1]``).
+A frame whose exact defect mask is empty has no region: the second pass reuses its first-pass frame.
+Otherwise the region is a bounding rectangle grown by a margin and clipped to the frame, of
+- ``scope="object"`` (the default): the defect *and the whole object* as seen in the frame. The
+  paint's light is reflected and bounced mostly onto the object itself (a glossy bowl mirrors a red
+  patch across its inside), so the object's bounds catch what a margin around the defect misses;
+- ``scope="defect"``: the defect's pixels only.
+The margin (a fraction of the frame width) adds the floor around the object. docs/performance.md
+measures both against a full second render. Rectangles are ``(x0, y0, x1, y1)`` in pixels,
+top-left origin, half-open (``image[y0:y1, x0:x1]``).
 
 This module needs numpy only (``cv2`` is imported lazily by the file readers) because
 ``blender_scripts/regions.py`` imports it inside Blender, so the geometry is written once.
@@ -44,12 +49,21 @@ def dilate(rect: Rect, margin: int, width: int, height: int) -> Rect:
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
 
 
-def region_of(mask: np.ndarray, margin: int) -> Optional[Rect]:
-    """The region of one frame: the mask's bounding rectangle grown by ``margin`` pixels (``None``
-    when the defect is not seen)."""
+def union(a: Optional[Rect], b: Optional[Rect]) -> Optional[Rect]:
+    """The smallest rectangle holding both (either may be ``None``)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def region_of(mask: np.ndarray, margin: int, object_mask: Optional[np.ndarray] = None) -> Optional[Rect]:
+    """The region of one frame: the defect mask's bounding rectangle, united with the object mask's
+    when given (``scope="object"``), grown by ``margin`` pixels; ``None`` when the defect is not seen."""
     box = mask_bbox(mask)
     if box is None:
         return None
+    if object_mask is not None:
+        box = union(box, mask_bbox(object_mask))
     h, w = mask.shape[:2]
     return dilate(box, margin, w, h)
 
@@ -92,14 +106,29 @@ def read_mask(path: Path) -> np.ndarray:
     return m > 127
 
 
-def regions_from_masks(masks: Iterable[Path | np.ndarray], margin: int) -> list[Optional[Rect]]:
-    """Per-frame regions from mask PNG paths or arrays (host side; e.g. ``<job>/mask/*.png``)."""
-    return [region_of(read_mask(m) if isinstance(m, (str, Path)) else m, margin) for m in masks]
+def _load(m: Path | np.ndarray) -> np.ndarray:
+    return read_mask(m) if isinstance(m, (str, Path)) else m
 
 
-def regions_of_job(job_dir: Path, margin: int) -> list[Optional[Rect]]:
-    """Regions of every frame of a rendered job folder, from its ``mask/NNNN.png`` files."""
-    return regions_from_masks(sorted((Path(job_dir) / "mask").glob("*.png")), margin)
+def regions_from_masks(masks: Iterable[Path | np.ndarray], margin: int,
+                       object_masks: Optional[Iterable[Path | np.ndarray]] = None) -> list[Optional[Rect]]:
+    """Per-frame regions from defect mask PNG paths or arrays and, for ``scope="object"``, the
+    matching object masks (host side; e.g. ``<job>/mask/*.png`` and ``<job>/objmask/*.png``)."""
+    masks = list(masks)
+    objs = list(object_masks) if object_masks is not None else [None] * len(masks)
+    if len(objs) != len(masks):
+        raise ValueError(f"{len(masks)} defect masks but {len(objs)} object masks")
+    return [region_of(_load(m), margin, None if o is None else _load(o)) for m, o in zip(masks, objs)]
+
+
+def regions_of_job(job_dir: Path, margin: int, scope: str = "object") -> list[Optional[Rect]]:
+    """Regions of every frame of a rendered job folder, from its ``mask/`` (and ``objmask/``) PNGs."""
+    if scope not in ("object", "defect"):
+        raise ValueError(f"region scope must be 'object' or 'defect', got {scope!r}")
+    d = Path(job_dir)
+    masks = sorted((d / "mask").glob("*.png"))
+    objs = [d / "objmask" / p.name for p in masks] if scope == "object" else None
+    return regions_from_masks(masks, margin, objs)
 
 
 def as_json(rects: Sequence[Optional[Rect]]) -> list[Optional[list[int]]]:

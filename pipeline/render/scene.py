@@ -51,7 +51,7 @@ def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Pa
         "output": str(output),
         "has_defect": mesh.has_defect,
         "marked": r.marked,
-        "region": {"margin_px": margin_px(r.region_margin, r.width)},
+        "region": {"margin_px": margin_px(r.region_margin, r.width), "scope": r.region_scope},
         "material": job["material"],
         "defect_material": DEFECT_PAINT,
         "floor": job["floor"],
