@@ -120,28 +120,37 @@ def table(summary: dict[str, Any], w: int) -> str:
 
 
 def plot(summary: dict[str, Any], w: int, path: Path) -> None:
+    """Left: the path tracer's halo (noisy pixels the paint changed, share beyond a margin around the
+    defect's bounds). Right: what each region leaves out against what it costs (mean area)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    v = {int(k.split("+")[1]): r for k, r in summary["variants"].items() if k.startswith("defect+")}
-    ms = sorted(v)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10.5, 3.8))
     halo = summary["noisy_halo"]["share_beyond"]
     hk = sorted(int(k) for k in halo)
-    a1.plot(hk, [100 * halo[str(k)] for k in hk], "o-", color="#c44e52", label="noisy pixels changed by the paint")
-    a1.plot(ms, [100 * v[m]["out_ge8"] / max(1, v[0]["out_ge8"]) for m in ms], "s-", color="#4c72b0",
-            label="final pixels off by ≥ 8 outside (vs margin 0)")
-    a1.set_xscale("symlog", linthresh=2)
+    a1.plot([max(k, 0.5) for k in hk], [100 * halo[str(k)] for k in hk], "o-", color="#c44e52")
+    a1.set_xscale("log")
+    a1.set_xticks([max(k, 0.5) for k in hk], [str(k) for k in hk])
     a1.set_xlabel(f"margin around the defect's bounds (px at width {w})")
-    a1.set_ylabel("share beyond the margin (%)")
-    a1.legend(fontsize=8)
+    a1.set_ylabel("noisy pixels changed by the paint\nbeyond the margin (%)")
     a1.grid(alpha=0.3)
-    a2.plot(ms, [v[m]["max_out"] for m in ms], "o-", color="#c44e52", label="max difference outside the region")
-    a2.plot(ms, [100 * v[m]["area"] for m in ms], "s-", color="#55a868", label="region area (% of frame)")
-    a2.set_xscale("symlog", linthresh=2)
-    a2.set_xlabel("margin (px)")
+    for scope, color in (("defect", "#c44e52"), ("object", "#4c72b0")):
+        rows = sorted(((int(k.split("+")[1]), r) for k, r in summary["variants"].items() if k.startswith(scope + "+")),
+                      key=lambda x: x[0])
+        if not rows:
+            continue
+        xs = [100 * r["area"] for _, r in rows]
+        ys = [r["out_ge8"] / max(1, r["frames"]) for _, r in rows]
+        a2.plot(xs, ys, "o-", color=color, label=f"{scope} bounds + margin")
+        for (k, r), x, y in zip(rows, xs, ys):
+            a2.annotate(f"+{k} (max {r['max_out']})", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    reg = summary["variants"]["region"]
+    a2.plot([100 * reg["area"]], [reg["out_ge8"] / max(1, reg["frames"])], "*", ms=14, color="#55a868",
+            label="configured region (border renders)")
+    a2.set_xlabel("mean region area (% of the frame)")
+    a2.set_ylabel("pixels off by >= 8 levels outside\nthe region, per frame with a region")
     a2.legend(fontsize=8)
     a2.grid(alpha=0.3)
     fig.tight_layout()
