@@ -1,6 +1,6 @@
-"""Real Blender, tiny renders: ``marked: render`` vs ``marked: composite`` (``marked: region`` is in
-test_region.py), the loud GPU failure on a
-machine without a GPU, and the calibration behind ``mmviad plan --estimate``."""
+"""Real Blender, tiny renders: ``marked: render`` vs ``marked: composite`` (``marked: region``: see
+test_region.py), the loud GPU failure on a machine without a GPU, and the calibration behind
+``mmviad plan --estimate``."""
 
 from __future__ import annotations
 
