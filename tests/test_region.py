@@ -171,10 +171,15 @@ def test_region_mode_with_the_denoiser_matches_the_full_render(tmp_path):
         n_px, n_off, worst = n_px + d.size, n_off + int((d > 0).sum()), max(worst, int(d.max()))
     assert n_px and worst <= 1 and n_off <= 0.005 * n_px, (worst, n_off, n_px)
 
+    # Default scope and margin: the paint's light that lands outside the region is missing from the
+    # composed frame, and the denoiser carries that into the region by at most a level here (1 on
+    # the default config's orbits); outside, the composed frame is the unmarked one, which differs
+    # from the full render by the stray bounces (<= 5 levels at this size and 2 spp).
     full, reg, meta = _render_pair(tmp_path / "margin", denoise="fast")
     for i, rect in enumerate(R.from_json(meta["region"]["rects"])):
-        if rect is None:
-            continue
         marked, ref = read(reg / "marked" / f"{i:04d}.png"), read(full / "marked" / f"{i:04d}.png")
-        d = np.abs(marked - ref).max(axis=2)[R.inside(rect, 36, 64)]
-        assert d.max() <= 8 and d.mean() <= 0.5, (i, int(d.max()), float(d.mean()))
+        d = np.abs(marked - ref).max(axis=2)
+        sel = R.inside(rect, 36, 64)
+        if rect is not None:
+            assert d[sel].max() <= 2 and d[sel].mean() <= 0.1, (i, int(d[sel].max()), float(d[sel].mean()))
+        assert d[~sel].max() <= 8, (i, int(d[~sel].max()))
