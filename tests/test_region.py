@@ -183,3 +183,17 @@ def test_region_mode_with_the_denoiser_matches_the_full_render(tmp_path):
         if rect is not None:
             assert d[sel].max() <= 2 and d[sel].mean() <= 0.1, (i, int(d[sel].max()), float(d[sel].mean()))
         assert d[~sel].max() <= 8, (i, int(d[~sel].max()))
+
+
+@pytest.mark.slow
+def test_plan_estimate_times_the_region_pass_on_in_view_frames(tmp_path):
+    from conftest import run_mmviad
+
+    cfg = tmp_path / "region.yaml"
+    cfg.write_text(SMOKE.read_text().replace("render:\n", "render:\n  marked: region\n", 1))
+    out = run_mmviad("plan", "--config", str(cfg), "--out", str(tmp_path / "o"), "--estimate").stdout
+    assert "(marked: region, plus " in out and " region renders at " in out, out
+    cal = next((tmp_path / "o" / "calibration").iterdir())
+    meta = json.loads((cal / "meta.json").read_text())
+    assert meta["marked_mode"] == "region" and meta["region"]["frames_rendered"] >= 1
+    assert len(meta["timings"]["marked_s"]) == meta["region"]["frames_rendered"]
