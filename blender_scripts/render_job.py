@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,7 +76,6 @@ def main() -> None:
     scene_build.add_floor(spec)
     scene_build.add_world(spec)
     cam = scene_build.add_camera(spec)
-    frames = spec["camera"]["frames"]
     for sub in ("unmarked", "mask", "objmask", "marked"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     mask_tmp, obj_tmp = out / ".mask_tmp", out / ".objmask_tmp"
@@ -86,9 +87,24 @@ def main() -> None:
     if region_mode and mask_node is None:
         print("[render_job] FATAL: marked: region needs the mask pass (mask_pass: false)", flush=True)
         raise SystemExit(EXIT_CONFIG)
+    # The kept passes are large (3 float images per frame with a region: 75 MB at 1920x1080) and
+    # short-lived, so they go to node-local temp space ($TMPDIR), never to the shared output folder.
+    region_tmp = Path(tempfile.mkdtemp(prefix=f"mmviad-region-{spec['job_id']}-")) if region_mode else None
+    try:
+        _render_passes(spec, out, used, mats, cam, mask_node, (mask_tmp, obj_tmp), region_tmp, t_start)
+    finally:
+        if region_tmp is not None:
+            shutil.rmtree(region_tmp, ignore_errors=True)
+
+
+def _render_passes(spec: dict, out: Path, used: dict, mats: dict, cam, mask_node, mask_tmps: tuple[Path, Path],
+                   region_tmp: Path | None, t_start: float) -> None:
+    """The unmarked pass with its masks, then the marked pass; writes meta.json last."""
+    mask_tmp, obj_tmp = mask_tmps
+    frames = spec["camera"]["frames"]
     margin = int(spec.get("region", {}).get("margin_px", 0))
     scope = spec.get("region", {}).get("scope", "object")
-    rp = regions.RegionPass(bpy.context.scene, out / ".region_tmp") if region_mode else None
+    rp = regions.RegionPass(bpy.context.scene, region_tmp) if region_tmp is not None else None
     rects: list = []
     t_setup = time.perf_counter() - t_start
 
