@@ -178,7 +178,7 @@ class RenderConfig(_Strict):
     # object (scope object, which also holds the paint's reflections on the object), grown by a
     # margin, a fraction of the frame width (docs/performance.md measures both against a full render).
     region_scope: Literal["object", "defect"] = "object"
-    region_margin: float = Field(0.02, ge=0.0, le=1.0)
+    region_margin: float = Field(0.05, ge=0.0, le=1.0)
     retries: int = Field(2, ge=0, le=10)
     timeout_s: int = Field(3600, ge=10, le=7 * 24 * 3600)
     adaptive_threshold: float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off

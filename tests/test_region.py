@@ -86,7 +86,7 @@ def test_regions_from_mask_files(tmp_path):
 
 def test_region_config_keys():
     assert tiny(marked="region").render.marked == "region"
-    assert tiny(marked="region").render.region_margin == 0.02
+    assert tiny(marked="region").render.region_margin == 0.05
     assert tiny(marked="region").render.region_scope == "object"
     with pytest.raises(ValidationError, match="region_scope"):
         tiny(marked="region", region_scope="frame")
@@ -121,7 +121,7 @@ def raw_pair(tmp_path_factory):
 def test_region_mode_matches_the_full_render_inside_and_the_unmarked_frame_outside(raw_pair):
     full, reg, meta = raw_pair
     margin = meta["region"]["margin_px"]
-    assert margin == R.margin_px(0.02, 64) and meta["region"]["scope"] == "object"
+    assert margin == R.margin_px(0.05, 64) and meta["region"]["scope"] == "object"
     rects = R.from_json(meta["region"]["rects"])
     # the regions Blender used are the host's regions of the exact defect and object masks
     assert rects == R.regions_of_job(reg, margin)
