@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
 
-    cfg = bench_config(args.config, args.frames, {})
+    # `marked: render` for the reference rows, so they compare with the figures measured before
+    # `region` became the default; the region rows set it explicitly.
+    cfg = bench_config(args.config, args.frames, {"marked": "render"})
     job = next(j for j in plan_jobs(cfg) if j["defect"])
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                            "processor": platform.processor()},
