@@ -80,6 +80,8 @@ def summarize(stats: list[dict], cfg: Config) -> dict[str, Any]:
         ious = [iou_of(s["frames"], key, cfg, s["width"], s["height"]) for s in stats]
         row["iou"] = sum(ious) / len(ious)
         row["iou_per_job"] = ious
+        if name == "region":
+            row["vs_cut_max"] = max(x.get("vs_cut_max", 0) for x in v)
         out["variants"][name] = row
     ref = [iou_of(s["frames"], lambda f: f["ref_diff_px"], cfg, s["width"], s["height"]) for s in stats]
     unseen = [f["none"] for s in stats for f in s["frames"] if "none" in f]
@@ -194,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
           {k: round(v, 4) for k, v in summary["noisy_halo"]["share_beyond"].items()})
     print("Blender render time ratio (unmarked + marked) / unmarked:",
           {k: round(v, 3) for k, v in summary["blender_ratio"].items()})
+    print("border renders vs the same region cut from the full render: max difference",
+          summary["variants"]["region"]["vs_cut_max"])
     print("per job IoU (reference, region):", {k: (round(v["reference_iou"], 4), round(v["region_iou"], 4))
                                                for k, v in summary["jobs"].items()})
     if args.json:

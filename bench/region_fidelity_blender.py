@@ -123,11 +123,16 @@ def main() -> None:
         s["noisy_changed_by_dist"] = {str(k): int((dist > k).sum()) for k in [0, 2, 4, 8, 16, 32, 64, 128]}
         variants = {f"defect+{k}": geom.dilate(s["defect_box"], k, w, h) for k in margins}
         variants.update({f"object+{k}": geom.dilate(s["object_box"], k, w, h) for k in obj_margins})
+        # the configured region, composed from the reference's passes: pass 3 must reproduce it
+        variants["configured"] = geom.dilate(s["object_box"] if scope == "object" else s["defect_box"], chosen, w, h)
         s["variants"] = {}
+        (out / ".configured").mkdir(exist_ok=True)
         for name, rect in variants.items():
             x0, y0, x1, y1 = rect
             rp.compose(i, rect, {n: full[n][y0:y1, x0:x1] for n in rp.names}, tmp_png)
             img = cv2.imread(str(tmp_png))
+            if name == "configured":
+                os.replace(tmp_png, out / ".configured" / f"{i:04d}.png")
             s["variants"][name] = {"rect": list(rect), "area": geom.area(rect) / (w * h),
                                    "diff_px": int(diff_mask(img, unm, acfg).sum()), **_compare(img, ref, rect)}
         print(f"[fidelity] marked {i + 1}/{len(frames)}", flush=True)
@@ -148,6 +153,9 @@ def main() -> None:
         s["region"] = {"rect": list(rect), "area": geom.area(rect) / (w * h),
                        "diff_px": int(diff_mask(img, cv2.imread(str(out / "unmarked" / f"{i:04d}.png")), acfg).sum()),
                        **_compare(img, ref, rect)}
+        # border render vs the same region cut from the full render (bit-exact noisy passes: only the
+        # denoiser's own rounding may differ)
+        s["region"]["vs_cut_max"] = int(np.abs(img.astype(np.int16) - cv2.imread(str(out / ".configured" / f"{i:04d}.png"))).max())
         print(f"[fidelity] region {i + 1}/{len(frames)}", flush=True)
     rp.end()
     (out / "stats.json").write_text(json.dumps({"job_id": spec["job_id"], "width": w, "height": h,

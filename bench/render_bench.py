@@ -137,6 +137,22 @@ def memory_series(job: dict, cfg: Config, work: Path, n: int) -> dict[str, list[
             "worker_rss_mb": [read_json(out / "renders" / j["job_id"] / "DONE")["worker_rss_mb"] for j in jobs]}
 
 
+def orbit_costs(base: Path, work: Path, n: int) -> dict[str, Any]:
+    """``marked: region`` on the first ``n`` jobs of the config at their full orbits: per job, the
+    wall time of unmarked + mask + region in one Blender process ÷ the bare unmarked render alone."""
+    cfg = Config.model_validate({**load_config(base).model_dump(), "render": {
+        **load_config(base).render.model_dump(), "marked": "region"}})
+    rows = {}
+    for job in plan_jobs(cfg, progress=False)[:n]:
+        alone = bare_render(job, cfg, work, "none", False)
+        region = bare_render(job, cfg, work, "region", True)
+        rows[job["job_id"]] = {"alone_s": alone["wall"], "region_s": region["wall"], "ratio": region["wall"] / alone["wall"],
+                               "region_frames": region["region_frames"], "pixel_share": region["region_pixels"]}
+        print(f"  {job['job_id']}: {rows[job['job_id']]['ratio']:.3f} ({region['region_frames']} region frames)", flush=True)
+    total = sum(r["region_s"] for r in rows.values()) / sum(r["alone_s"] for r in rows.values())
+    return {"jobs": rows, "paired_region_all": total}
+
+
 def paper_config(base: Path, frames: int) -> Config:
     d = load_config(base).model_dump()
     d["render"] = {"profile": "paper", "device": "cpu", "orbit_frames": max(frames, 2), "fps": max(frames, 2) // 2,
@@ -186,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paper-region-frames", type=int, default=0,
                    help="also time marked: region at the paper profile on this many in-view frames (minutes each)")
     p.add_argument("--paper-config", type=Path, default=ROOT / "manifests" / "mmviad.yaml")
+    p.add_argument("--orbits", type=int, default=0,
+                   help="also time marked: region against the bare render on the config's first N jobs at their full "
+                        "orbits (7 = the whole default config, about 20 minutes here)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -230,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
             results["memory"] = mem
         if args.paper_frames:
             r["s_per_frame_paper"] = paper_frame_cost(job, args.config, work, args.paper_frames)
+        if args.orbits:
+            print(f"full orbits, marked: region vs the bare render ({args.orbits} jobs):", flush=True)
+            results["orbits"] = orbit_costs(args.config, work, args.orbits)
         if args.paper_region_frames:
             results["paper_region"] = paper_region_cost(args.config, args.paper_config, work, args.paper_region_frames)
         results["ratios"] = r
@@ -252,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((f"{label}, job 1 / {len(v)} / max", f"{v[0]:.0f} / {v[-1]:.0f} / {max(v):.0f} MB", "flat"))
     if "s_per_frame_paper" in r:
         rows.append(("per-frame cost, paper profile (1920x1080)", f"{r['s_per_frame_paper']:.1f} s", "–"))
+    if "orbits" in results:
+        rows.append((f"paired, marked: region, {args.orbits} full orbits", f"{results['orbits']['paired_region_all']:.3f}",
+                     "≤ 1.3"))
     if "paper_region" in results:
         pr = results["paper_region"]
         rows += [("paper profile, region: paired cost on in-view frames", f"{pr['paired_region_in_view']:.3f}", "–"),
