@@ -121,9 +121,10 @@ def table(summary: dict[str, Any], w: int) -> str:
     return "\n".join(lines)
 
 
-def plot(summary: dict[str, Any], w: int, path: Path) -> None:
+def plot(summary: dict[str, Any], w: int, path: Path, highlight: str = "region") -> None:
     """Left: the path tracer's halo (noisy pixels the paint changed, share beyond a margin around the
-    defect's bounds). Right: what each region leaves out against what it costs (mean area)."""
+    defect's bounds). Right: what each region leaves out against what it costs (mean area); the
+    ``highlight`` variant (default: the configured region's border renders) is starred."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,7 +140,8 @@ def plot(summary: dict[str, Any], w: int, path: Path) -> None:
     a1.set_ylabel("noisy pixels changed by the paint\nbeyond the margin (%)")
     a1.grid(alpha=0.3)
     for scope, color in (("defect", "#c44e52"), ("object", "#4c72b0")):
-        rows = sorted(((int(k.split("+")[1]), r) for k, r in summary["variants"].items() if k.startswith(scope + "+")),
+        rows = sorted(((int(k.split("+")[1]), r) for k, r in summary["variants"].items()
+                       if k.startswith(scope + "+")),
                       key=lambda x: x[0])
         if not rows:
             continue
@@ -148,9 +150,10 @@ def plot(summary: dict[str, Any], w: int, path: Path) -> None:
         a2.plot(xs, ys, "o-", color=color, label=f"{scope} bounds + margin")
         for (k, r), x, y in zip(rows, xs, ys):
             a2.annotate(f"+{k} (max {r['max_out']})", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    reg = summary["variants"]["region"]
+    reg = summary["variants"][highlight]
     a2.plot([100 * reg["area"]], [reg["out_ge8"] / max(1, reg["frames"])], "*", ms=14, color="#55a868",
-            label="configured region (border renders)")
+            label="default region" if highlight != "region" else "configured region (border renders)")
+    a2.set_yscale("symlog", linthresh=0.1)
     a2.set_xlabel("mean region area (% of the frame)")
     a2.set_ylabel("pixels off by >= 8 levels outside\nthe region, per frame with a region")
     a2.legend(fontsize=8)
