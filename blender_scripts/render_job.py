@@ -1,10 +1,13 @@
-"""Render one job inside Blender: the unmarked orbit with its exact defect mask, then the marked orbit.
+"""Render one job inside Blender: the unmarked orbit with its exact defect mask, then the marked orbit
+(``marked: render``: every frame again with the red paint; ``marked: region``: only the region of
+each frame where the paint can change pixels, composed with the unmarked pass, see regions.py).
 
 Usage (bpy wheel):   python blender_scripts/render_job.py SCENE_JSON
        (Blender):    $BLENDER -b --factory-startup -P blender_scripts/render_job.py -- SCENE_JSON
 
-Writes into the spec's ``output`` folder: ``unmarked/NNNN.png``, ``mask/NNNN.png``,
-``marked/NNNN.png`` (frames 0-based) and ``meta.json``. The host checks the files, moves the folder
+Writes into the spec's ``output`` folder: ``unmarked/NNNN.png``, ``mask/NNNN.png`` (defect faces),
+``objmask/NNNN.png`` (the whole object), ``marked/NNNN.png`` (frames 0-based; in region mode only
+the frames with a region, the host links the others to their unmarked frame) and ``meta.json``. The host checks the files, moves the folder
 into place and writes the DONE marker; this script never marks a job complete.
 """
 
@@ -13,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,8 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bpy  # noqa: E402
 
+import regions  # noqa: E402
 import render_settings  # noqa: E402
 import scene_build  # noqa: E402
+from pipeline.render import region as region_geom  # noqa: E402  (numpy only; path set by regions)
 
 EXIT_CONFIG = 4  # the host does not retry this exit code; the reason is the log's FATAL line
 
@@ -69,12 +76,36 @@ def main() -> None:
     scene_build.add_floor(spec)
     scene_build.add_world(spec)
     cam = scene_build.add_camera(spec)
-    frames = spec["camera"]["frames"]
-    for sub in ("unmarked", "mask", "marked"):
+    for sub in ("unmarked", "mask", "objmask", "marked"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    mask_tmp = out / ".mask_tmp"
+    mask_tmp, obj_tmp = out / ".mask_tmp", out / ".objmask_tmp"
+    mats["object"].material_slots[0].material.pass_index = render_settings.OBJECT_PASS_INDEX  # only the passes see it
     # The mask pass is always on in the pipeline; benchmarks switch it off to time the bare render.
-    mask_node = render_settings.setup_mask_pass(str(mask_tmp)) if spec.get("mask_pass", True) else None
+    mask_node = (render_settings.setup_mask_pass(str(mask_tmp), str(obj_tmp)) if spec.get("mask_pass", True)
+                 else None)
+    region_mode = spec["marked"] == "region" and spec["has_defect"]
+    if region_mode and mask_node is None:
+        print("[render_job] FATAL: marked: region needs the mask pass (mask_pass: false)", flush=True)
+        raise SystemExit(EXIT_CONFIG)
+    # The kept passes are large (3 float images per frame with a region: 75 MB at 1920x1080) and
+    # short-lived, so they go to node-local temp space ($TMPDIR), never to the shared output folder.
+    region_tmp = Path(tempfile.mkdtemp(prefix=f"mmviad-region-{spec['job_id']}-")) if region_mode else None
+    try:
+        _render_passes(spec, out, used, mats, cam, mask_node, (mask_tmp, obj_tmp), region_tmp, t_start)
+    finally:
+        if region_tmp is not None:
+            shutil.rmtree(region_tmp, ignore_errors=True)
+
+
+def _render_passes(spec: dict, out: Path, used: dict, mats: dict, cam, mask_node, mask_tmps: tuple[Path, Path],
+                   region_tmp: Path | None, t_start: float) -> None:
+    """The unmarked pass with its masks, then the marked pass; writes meta.json last."""
+    mask_tmp, obj_tmp = mask_tmps
+    frames = spec["camera"]["frames"]
+    margin = int(spec.get("region", {}).get("margin_px", 0))
+    scope = spec.get("region", {}).get("scope", "object")
+    rp = regions.RegionPass(bpy.context.scene, region_tmp) if region_tmp is not None else None
+    rects: list = []
     t_setup = time.perf_counter() - t_start
 
     times: dict[str, list[float]] = {"unmarked": [], "marked": []}
@@ -83,10 +114,16 @@ def main() -> None:
         times["unmarked"].append(_render_frame(cam, fr, str(out / "unmarked" / f"{i:04d}.png")))
         if mask_node is not None:
             _move_mask(mask_tmp, out / "mask" / f"{i:04d}.png")
+            _move_mask(obj_tmp, out / "objmask" / f"{i:04d}.png")
+        if rp is not None:
+            obj = regions.read_mask(out / "objmask" / f"{i:04d}.png") if scope == "object" else None
+            rects.append(region_geom.region_of(regions.read_mask(out / "mask" / f"{i:04d}.png"), margin, obj))
+            rp.keep_base(i, rects[-1])
         if i % progress_every == 0:
             print(f"[render_job] unmarked {i + 1}/{len(frames)}", flush=True)
     if mask_node is not None:
         mask_tmp.rmdir()
+        obj_tmp.rmdir()
 
     if spec["marked"] == "render" and spec["has_defect"]:
         # Identical scene and seed; only slot 1 changes to the red paint.
@@ -96,6 +133,17 @@ def main() -> None:
             times["marked"].append(_render_frame(cam, fr, str(out / "marked" / f"{i:04d}.png")))
             if i % progress_every == 0:
                 print(f"[render_job] marked {i + 1}/{len(frames)}", flush=True)
+    elif rp is not None:
+        # Same scene and seed, slot 1 painted; only each frame's region is path traced.
+        mats["object"].material_slots[1].material = mats["red"]
+        rp.begin()
+        todo = [i for i, r in enumerate(rects) if r is not None]
+        for k, i in enumerate(todo):
+            scene_build.place_camera(cam, frames[i]["location"], frames[i]["target"])
+            times["marked"].append(rp.render(i, rects[i], out / "marked" / f"{i:04d}.png"))
+            if k % progress_every == 0:
+                print(f"[render_job] marked region {k + 1}/{len(todo)} (frame {i})", flush=True)
+        rp.end()
 
     meta = {
         "job_id": spec["job_id"],
@@ -106,6 +154,9 @@ def main() -> None:
         "look": {"material": spec["material"], "environment": spec["environment"], "floor": spec["floor"],
                  "pose": spec.get("pose")},
         "frames": len(frames),
+        **({"region": {"margin_px": margin, "scope": scope, "rects": region_geom.as_json(rects),
+                       "frames_rendered": sum(r is not None for r in rects),
+                       "pixels_rendered": sum(region_geom.area(r) for r in rects)}} if rp is not None else {}),
         "camera": spec["camera"],
         "timings": {"setup_s": round(t_setup, 4), "unmarked_s": [round(t, 4) for t in times["unmarked"]],
                     "marked_s": [round(t, 4) for t in times["marked"]],

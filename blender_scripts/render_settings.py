@@ -63,6 +63,10 @@ def configure(r: dict) -> dict:
     scene.render.resolution_percentage = 100
     scene.render.fps = int(r["fps"])
     scene.render.film_transparent = False
+    # No 8-bit dither: Blender's dither noise depends on the position within the saved image, so a
+    # cropped region render would not match the full frame (±2 levels); the denoised frames are smooth
+    # enough that banding does not show.
+    scene.render.dither_intensity = 0.0
     scene.render.image_settings.file_format = "PNG"
     scene.render.image_settings.color_mode = "RGB"
     scene.render.image_settings.color_depth = "8"
@@ -73,27 +77,49 @@ def configure(r: dict) -> dict:
                             if d.use and d.type != "CPU"] if backend != "CPU" else []}
 
 
-def setup_mask_pass(directory: str) -> bpy.types.Node:
-    """Material Index pass → ID Mask (index 1, no anti-aliasing) → 8-bit BW PNG, from the same
-    render as the unmarked RGB (measured cost ≈ 0; bit-identical to a 1-spp mask render)."""
-    scene = bpy.context.scene
-    bpy.context.view_layer.use_pass_material_index = True
-    ng = bpy.data.node_groups.new("defect_mask", "CompositorNodeTree")
-    scene.compositing_node_group = ng
-    rl = ng.nodes.new("CompositorNodeRLayers")
-    idm = ng.nodes.new("CompositorNodeIDMask")
-    idm.inputs["Index"].default_value = 1
-    idm.inputs["Anti-Alias"].default_value = False
+OBJECT_PASS_INDEX = 2  # the object's body material; its defect faces carry scene_build.DEFECT_PASS_INDEX = 1
+
+
+def _mask_output(ng: bpy.types.NodeTree, socket, directory: str, item: str) -> bpy.types.Node:
     fo = ng.nodes.new("CompositorNodeOutputFile")
     fo.format.media_type = "IMAGE"
     fo.format.file_format = "PNG"
     fo.format.color_mode = "BW"
     fo.format.color_depth = "8"
-    fo.file_output_items.new("FLOAT", "idmask")
+    fo.file_output_items.new("FLOAT", item)
     fo.directory = directory
     fo.file_name = "m"  # Blender appends the frame number; render_job renames the file per frame
+    ng.links.new(socket, fo.inputs[0])
+    return fo
+
+
+def _id_mask(ng: bpy.types.NodeTree, rl: bpy.types.Node, index: int) -> bpy.types.Node:
+    idm = ng.nodes.new("CompositorNodeIDMask")
+    idm.inputs["Index"].default_value = index
+    idm.inputs["Anti-Alias"].default_value = False
     ng.links.new(rl.outputs["Material Index"], idm.inputs["ID value"])
-    ng.links.new(idm.outputs[0], fo.inputs[0])
+    return idm
+
+
+def setup_mask_pass(directory: str, object_directory: str | None = None) -> bpy.types.Node:
+    """Material Index pass → ID Mask (index 1, no anti-aliasing) → 8-bit BW PNG, from the same
+    render as the unmarked RGB (measured cost ≈ 0; bit-identical to a 1-spp mask render).
+
+    With ``object_directory``, also the object's mask (body, index ``OBJECT_PASS_INDEX``, or defect
+    faces) into that folder; the caller gives the body material that pass index."""
+    scene = bpy.context.scene
+    bpy.context.view_layer.use_pass_material_index = True
+    ng = bpy.data.node_groups.new("defect_mask", "CompositorNodeTree")
+    scene.compositing_node_group = ng
+    rl = ng.nodes.new("CompositorNodeRLayers")
+    idm = _id_mask(ng, rl, 1)
+    fo = _mask_output(ng, idm.outputs[0], directory, "idmask")
+    if object_directory is not None:
+        union = ng.nodes.new("ShaderNodeMath")
+        union.operation = "MAXIMUM"
+        ng.links.new(idm.outputs[0], union.inputs[0])
+        ng.links.new(_id_mask(ng, rl, OBJECT_PASS_INDEX).outputs[0], union.inputs[1])
+        _mask_output(ng, union.outputs[0], object_directory, "objmask")
     # The group output carries the beauty image through, so the saved RGB is unchanged.
     ng.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
     go = ng.nodes.new("NodeGroupOutput")

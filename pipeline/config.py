@@ -185,7 +185,15 @@ class RenderConfig(_Strict):
     threads: Int = Field(0, ge=0, le=1024)             # 0 = all cores of the worker
     workers: Int = Field(0, ge=0, le=100_000)          # parallel Blender processes; 0 = cores // threads
     persistent_data: Bool = True
-    marked: Literal["render", "composite"] = "render"
+    # render: a second full Cycles pass with the red paint (the MMVIAD method); region: the same render
+    # but path traced only where the paint can change pixels (pipeline/render/region.py), the rest
+    # reused from the unmarked pass; composite: the exact mask tinted red in 2-D (not a render).
+    marked: Literal["render", "composite", "region"] = "render"
+    # marked: region: the rectangle around the defect (scope defect) or around the defect and the whole
+    # object (scope object, which also holds the paint's reflections on the object), grown by a
+    # margin, a fraction of the frame width (docs/performance.md measures both against a full render).
+    region_scope: Literal["object", "defect"] = "object"
+    region_margin: Float = Field(0.05, ge=0.0, le=1.0)
     retries: Int = Field(2, ge=0, le=10)
     timeout_s: Int = Field(3600, ge=10, le=7 * 24 * 3600)
     adaptive_threshold: Float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off

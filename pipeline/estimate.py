@@ -5,7 +5,9 @@ The calibration renders a few frames of the plan's first defective job (spread o
 the config's own render settings, in a fresh Blender process like a real job, and times them with
 the per-frame timings that ``render_job.py`` writes into ``meta.json``. The first frame carries
 one-off costs (kernel and BVH build, shader compilation) and is counted as setup when more than
-one frame is rendered.
+one frame is rendered. With ``marked: region`` the calibration frames are taken where the planner
+predicts the defect in view and the region pass is timed too; the estimate then adds one region
+render per predicted in-view frame.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Calibration:
     setup_seconds: float
     bytes_per_frame: float     # unmarked + mask PNG of one frame
     folder: str
+    region_seconds_per_frame: Optional[float] = None  # marked: region, per frame with a region
 
 
 def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 2,
@@ -57,9 +60,14 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     mesh.save(stage / "object.npz")
     spec = scene_spec(job, cfg, mesh, (stage / "object.npz").resolve(), stage.resolve())
     n = len(spec["camera"]["frames"])
-    picks = sorted({int(i * n / max(frames, 1)) for i in range(max(frames, 1))})
+    seen = in_view_frames(job, n)
+    region = cfg.render.marked == "region" and job["defect"] and bool(seen)
+    pool = seen if region else list(range(n))
+    picks = sorted({pool[int(i * len(pool) / max(frames, 1))] for i in range(max(frames, 1))})
     spec["camera"]["frames"] = [spec["camera"]["frames"][i] for i in picks]
-    spec["marked"] = "composite"  # time the unmarked pass; a marked render costs the same again
+    # Time the unmarked pass (a full marked render costs the same again) and, in region mode, the
+    # region pass on frames that show the defect.
+    spec["marked"] = "region" if region else "composite"
     write_json(stage / "scene.json", spec)
     log = stage / "blender.log"
     code = run_blender(stage / "scene.json", log, cfg.render.timeout_s,
@@ -72,8 +80,20 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     per_frame = statistics.median(steady)
     setup = meta["timings"]["setup_s"] + (times[0] - per_frame if len(times) > 1 else 0.0)
     sizes = [os.path.getsize(stage / sub / f"{i:04d}.png") for sub in ("unmarked", "mask") for i in range(len(times))]
+    marked = meta["timings"]["marked_s"]
     return Calibration(job["job_id"], len(times), cfg.render.device, round(per_frame, 4), round(setup, 4),
-                       sum(sizes) / len(times), str(stage))
+                       sum(sizes) / len(times), str(stage),
+                       round(statistics.median(marked), 4) if region and marked else None)
+
+
+def in_view_frames(job: dict[str, Any], n: int) -> list[int]:
+    """Frames where the planner predicts the defect in view (all ``n`` when it made no prediction).
+    The prediction counts frames above the visibility threshold; a region is rendered from one
+    defect pixel on, so this slightly undercounts region frames."""
+    vis = job.get("visibility")
+    if not vis or "predicted_intervals" not in vis:
+        return list(range(n))
+    return [f for s, e in vis["predicted_intervals"] for f in range(int(s), min(int(e), n))]
 
 
 def estimate(cfg: Config, jobs: list[dict[str, Any]], cal: Calibration, cores: int | None = None) -> dict[str, Any]:
@@ -83,13 +103,19 @@ def estimate(cfg: Config, jobs: list[dict[str, Any]], cal: Calibration, cores: i
     frames = len(jobs) * r.orbit_frames
     marked_renders = n_def * r.orbit_frames if r.marked == "render" else 0
     render_s = (frames + marked_renders) * cal.seconds_per_frame + len(jobs) * (cal.setup_seconds + STARTUP_S)
+    region_frames = 0
+    if r.marked == "region":
+        region_frames = sum(len(in_view_frames(j, r.orbit_frames)) for j in jobs if j["defect"])
+        # without a timed region frame (no defect predicted in view), count it as a full frame: an upper bound
+        render_s += region_frames * (cal.region_seconds_per_frame or cal.seconds_per_frame)
     _, _, workers = task_resources(cfg, cores or os.cpu_count() or 1)
     clips = len(jobs) * (r.orbit_frames // r.clip_frames)
     # marked PNGs are about as large as unmarked ones (mask PNGs are tiny): count the pair twice
     png_bytes = 2 * frames * cal.bytes_per_frame
     mp4_bytes = 2 * frames * r.width * r.height * H264_BITS_PER_PIXEL / 8  # unmarked + marked clips
     return {"jobs": len(jobs), "defective_jobs": n_def, "clips": clips, "frames_per_pass": frames,
-            "frames_rendered": frames + marked_renders, "seconds_per_frame": cal.seconds_per_frame,
+            "frames_rendered": frames + marked_renders, "region_frames": region_frames,
+            "seconds_per_frame": cal.seconds_per_frame,
             "render_hours": render_s / 3600.0, "workers_here": workers,
             "wall_hours_here": render_s / 3600.0 / workers, "png_bytes": png_bytes, "mp4_bytes": mp4_bytes}
 
@@ -107,7 +133,9 @@ def format_estimate(cfg: Config, cal: Calibration, e: dict[str, Any]) -> str:
     return "\n".join([
         f"estimate: {e['jobs']:,} orbits ({e['defective_jobs']:,} defective) → {e['clips']:,} clips; "
         f"{e['frames_per_pass']:,} frames per pass, {e['frames_rendered']:,} Cycles frames "
-        f"(marked: {r.marked})",
+        f"(marked: {r.marked}" + (f", plus {e['region_frames']:,} region renders at "
+                                  f"{cal.region_seconds_per_frame or cal.seconds_per_frame:.2f} s)"
+                                  if r.marked == "region" else ")"),
         f"calibration: {cal.frames} frame(s) of {cal.job_id} at {r.width}x{r.height}, {r.samples} spp, denoise "
         f"{r.denoise}, device {cal.device} on this machine: {cal.seconds_per_frame:.2f} s/frame, setup "
         f"{cal.setup_seconds:.2f} s/job (frames in {cal.folder})",

@@ -1,5 +1,6 @@
-"""Real Blender, tiny renders: ``marked: render`` vs ``marked: composite``, the loud GPU failure on a
-machine without a GPU, and the calibration behind ``mmviad plan --estimate``."""
+"""Real Blender, tiny renders: ``marked: render`` vs ``marked: composite`` (``marked: region``: see
+test_region.py), the loud GPU failure on a machine without a GPU, and the calibration behind
+``mmviad plan --estimate``."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_marked_render_and_composite_give_the_same_files(tmp_path):
     res = {m: render_job(job, c, tmp_path / m) for m, c in (("render", cfg_r), ("composite", cfg_c))}
     assert all(r.status == "done" for r in res.values()), res
     d_r, d_c = (tmp_path / m / "renders" / job["job_id"] for m in ("render", "composite"))
-    assert files(d_r) == files(d_c) and len(files(d_r)) == 3 * 20
+    assert files(d_r) == files(d_c) and len(files(d_r)) == 4 * 20  # unmarked, marked, mask, objmask
     shown, red_votes = 0, []
     for i in range(20):
         name = f"{i:04d}.png"

@@ -1,7 +1,7 @@
 """Render one job end to end on the host side: mesh → scene spec → Blender (retried in a fresh
 process) → verified outputs moved into place → DONE marker last.
 
-Layout: ``<out>/renders/<job_id>/{unmarked,marked,mask}/NNNN.png``, ``meta.json``, ``object.npz``,
+Layout: ``<out>/renders/<job_id>/{unmarked,marked,mask,objmask}/NNNN.png``, ``meta.json``, ``object.npz``,
 ``scene.json``, ``DONE``. Work happens in ``<out>/renders/.staging/<job_id>`` so a crash never leaves
 a folder that looks complete.
 """
@@ -27,7 +27,7 @@ from .composite import composite_marked
 from .gpu import EXIT_CONFIG, fatal_reason
 from .scene import build_mesh, scene_spec
 
-PASSES = ("unmarked", "marked", "mask")
+PASSES = ("unmarked", "marked", "mask", "objmask")
 
 
 @dataclass
@@ -116,8 +116,9 @@ def record_failure(out: Path, job_id: str, msg: str, attempts: int = 0, tb: str 
 
 
 def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool) -> None:
-    """Complete ``marked/`` when Blender did not render it: a normal object's marked video is its
-    unmarked video (hard links); ``marked: composite`` tints the exact-mask pixels in 2-D."""
+    """Complete ``marked/`` where Blender did not render it: a normal object's marked video is its
+    unmarked video (hard links), and so is every ``marked: region`` frame without a region (the
+    defect is not seen); ``marked: composite`` tints the exact-mask pixels in 2-D."""
     for i in range(frames):
         src, dst = stage / "unmarked" / f"{i:04d}.png", stage / "marked" / f"{i:04d}.png"
         if dst.exists():

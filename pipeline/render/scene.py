@@ -17,6 +17,7 @@ from ..objects.sources import object_mesh
 from ..scenery.orbit import camera_frames
 from ..scenery.pose import posed_mesh
 from ..scenery.spec import resolve_look
+from .region import margin_px
 
 # No emission: an emissive paint becomes a mesh light and changes light sampling (noise) everywhere.
 DEFECT_PAINT = {"base_color": [0.9, 0.0, 0.0], "roughness": 0.5, "emission_strength": 0.0}
@@ -50,6 +51,7 @@ def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Pa
         "output": str(output),
         "has_defect": mesh.has_defect,
         "marked": r.marked,
+        "region": {"margin_px": margin_px(r.region_margin, r.width), "scope": r.region_scope},
         "material": job["material"],
         "defect_material": DEFECT_PAINT,
         "floor": job["floor"],
