@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import sys
@@ -56,9 +57,10 @@ def render_frames(job: dict[str, Any], cfg, work: Path, frames: int, tag: str) -
     spec["camera"]["frames"] = all_frames[::step][:frames]
     spec.update({"marked": "composite"})
     write_json(stage / "scene.json", spec)
-    t0 = time.perf_counter()
+    t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     code = run_blender(stage / "scene.json", stage / "blender.log", 3600)
-    wall = time.perf_counter() - t0
+    wall, ru1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     if code != 0:
         raise RuntimeError(f"Blender failed ({code}); see {stage / 'blender.log'}")
     meta = read_json(stage / "meta.json")
@@ -67,6 +69,7 @@ def render_frames(job: dict[str, Any], cfg, work: Path, frames: int, tag: str) -
             "env_kind": spec["environment"]["kind"], "floor": spec["floor"]["name"],
             "material": spec["material"]["name"], "first_s": t[0],
             "median_s": statistics.median(t[1:] if len(t) > 1 else t), "frames": len(t), "wall_s": wall,
+            "cpu_s": cpu, "cpu_s_per_frame": cpu / len(t),
             "setup_s": meta["timings"]["setup_s"], "dir": str(stage)}
 
 
@@ -107,19 +110,22 @@ def main(argv: list[str] | None = None) -> int:
                 r = render_frames(j, cfg, work, args.frames, tag)
                 rows.append(r)
                 print(f"{r['job']:<28} {r['environment']:<26} {r['env_kind']:<7} {r['floor']:<13} "
-                      f"{r['material']:<22} first {r['first_s']:6.3f} s  median {r['median_s']:6.3f} s/frame",
+                      f"{r['material']:<22} first {r['first_s']:6.3f} s  median {r['median_s']:6.3f} s/frame  "
+                      f"CPU {r['cpu_s_per_frame']:6.3f} s/frame (process, incl. start-up)",
                       flush=True)
     finally:
         if work_ctx:
             work_ctx.cleanup()
     med = statistics.median(r["median_s"] for r in rows)
-    print(f"all: median {med:.3f} s/frame over {len(rows)} render(s) at {cfg.render.width}x{cfg.render.height}, "
-          f"{cfg.render.samples} spp, denoise {cfg.render.denoise}")
-    by_kind: dict[str, list[float]] = {}
+    cpu = statistics.median(r["cpu_s_per_frame"] for r in rows)
+    print(f"all: median {med:.3f} s/frame (wall), {cpu:.3f} CPU-s/frame, over {len(rows)} render(s) at "
+          f"{cfg.render.width}x{cfg.render.height}, {cfg.render.samples} spp, denoise {cfg.render.denoise}")
+    by_kind: dict[str, list[dict]] = {}
     for r in rows:
-        by_kind.setdefault(r["env_kind"], []).append(r["median_s"])
+        by_kind.setdefault(r["env_kind"], []).append(r)
     for k, v in sorted(by_kind.items()):
-        print(f"  {k:<8} median {statistics.median(v):.3f} s/frame ({len(v)} render(s))")
+        print(f"  {k:<8} median {statistics.median(r['median_s'] for r in v):.3f} s/frame, "
+              f"{statistics.median(r['cpu_s_per_frame'] for r in v):.3f} CPU-s/frame ({len(v)} render(s))")
     if args.json:
         args.json.write_text(json.dumps({"settings": cfg.render.model_dump(mode="json"), "rows": rows}, indent=1))
     return 0

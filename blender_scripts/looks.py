@@ -9,6 +9,8 @@ import bpy
 
 import textures as tx
 
+HDRI_SAMPLE_CLAMP = 10.0
+
 
 def _link(nt, a, b) -> None:
     nt.links.new(a, b)
@@ -287,6 +289,12 @@ def build_environment(e: dict) -> None:
     world.use_nodes = True
     nt = world.node_tree
     _world_background(e, nt, nt.nodes["Background"])
+    if e["kind"] == "hdri":
+        # A photographed sun is a few pixels of radiance up to 32,000: a path that finds it through
+        # a glossy bounce instead of light sampling makes a firefly that 4-8 spp cannot average out.
+        # Clamping each sample keeps light-sampled sunlight (a few units) and drops those spikes.
+        bpy.context.scene.cycles.sample_clamp_direct = HDRI_SAMPLE_CLAMP
+        bpy.context.scene.cycles.sample_clamp_indirect = HDRI_SAMPLE_CLAMP
     if e["kind"] == "sky":
         sun = bpy.data.lights.new("sun", "SUN")
         sun.energy = e.get("sun_strength", 2.0)
