@@ -99,6 +99,9 @@ class ObjectsConfig(_Strict):
     trajectories_per_object: int = Field(1, ge=1, le=100)
     defect_area: Range = (0.015, 0.05)   # fraction of the surface area
     defect_depth: Range = (0.05, 0.12)   # fraction of the object's height
+    # Widens cracks and scratches (half-widths 0.6-1.1 % and 0.3-0.6 % of the object at 1) for low
+    # render resolutions, where a thin groove would be narrower than a pixel.
+    groove_scale: float = Field(1.0, ge=0.25, le=4.0)
 
     @field_validator("categories")
     @classmethod

@@ -110,8 +110,12 @@ def test_defect_changes_exactly_its_mask(base, kind):
     refined = trimesh.Trimesh(dm.vertices, dm.faces, process=False)
     assert refined.is_watertight and refined.is_winding_consistent
     frac = area_fraction(base, dm)
-    scale = THIN_AREA_SCALE if kind in ("crack", "scratch") else 1.0
-    assert AREA[0] * scale * 0.6 <= frac <= AREA[1] * scale * 1.4, frac
+    if kind in ("crack", "scratch"):
+        # a groove's length is bounded by the surface that faces its centre: on a large, curved object
+        # (cup1: 4.4 units of surface, much of it inside) one stroke may not reach the drawn share
+        assert AREA[0] * THIN_AREA_SCALE * 0.4 <= frac <= AREA[1] * THIN_AREA_SCALE * 1.4, frac
+    else:
+        assert AREA[0] * 0.6 <= frac <= AREA[1] * 1.4, frac
     assert is_visible(base, params.center, 1.0)
 
 
@@ -223,3 +227,22 @@ def test_default_distribution_is_uniform_over_six():
     cfg = Config.model_validate({"name": "t", "objects": {"categories": ["vase0"]}})
     assert set(cfg.objects.defects) == set(DEFECT_TYPES)
     assert len(set(cfg.objects.defects.values())) == 1
+
+
+def test_groove_scale_widens_cracks_and_scratches_for_low_resolutions():
+    base = library_mesh("", "vase0")
+    for kind, (lo, _) in (("crack", CRACK_WIDTH), ("scratch", SCRATCH_WIDTH)):
+        wide = choose_defect(base, kind, np.random.default_rng(1), AREA, DEPTH, groove_scale=2.0)
+        thin = choose_defect(base, kind, np.random.default_rng(1), AREA, DEPTH)
+        assert wide.radius >= 2 * lo - 1e-6 and wide.radius > 1.5 * thin.radius
+
+
+def test_grooves_start_on_surfaces_that_face_the_low_orbit():
+    """A thin groove seen at a grazing angle is a sub-pixel sliver: its centre faces the orbit."""
+    from pipeline.objects.geometry import orbit_facing
+
+    for cat in ("helmet3", "cap2"):
+        base = library_mesh("", cat)
+        for seed in range(4):
+            p = choose_defect(base, "crack", np.random.default_rng(seed), AREA, DEPTH)
+            assert orbit_facing(base.vertex_normals[p.center][None])[0] > 0.8

@@ -54,6 +54,8 @@ MAX_PATH = {"crack": 0.75, "scratch": 0.9}   # longest main polyline
 MAX_WIDEN = 1.8                   # a groove too long for its share gets at most this much wider
 BULGE_RATIO = 0.3                 # bulge/concavity depth ≤ this × radius: a swelling, not a knob
 THIN_WALL = 0.25                  # a hole bores through a wall thinner than this with a cavity behind
+GROOVE_FACING = 0.8               # groove centres: best cosine to the orbit camera at least this
+GROOVE_SPREAD = 0.4               # a groove stays where the surface normal is within 66° of the centre's
 REFINE_LEVELS = 3                 # at most 3 halvings of the edge length along a groove
 RIM_FACTOR = 0.35                 # rim band width / opening radius
 HOLE_MAX = 0.09                   # largest hole radius (a puncture, not a cut-away)
@@ -131,6 +133,10 @@ def _pick_center(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> 
         near_sharp = sharp.copy()
         near_sharp[mesh.edges_unique[sharp[mesh.edges_unique].any(axis=1)].ravel()] = True
         tiers = [ok & ~near_sharp, ok]
+        if kind in ("crack", "scratch"):
+            # A groove is thin: seen at a grazing angle it is a sliver of a pixel or two. Prefer a
+            # surface that faces the low orbit squarely (a side wall rather than a crown).
+            tiers.insert(0, tiers[0] & (orbit_facing(n) > GROOVE_FACING))
     seen = None
     for tier in tiers:
         cands = np.flatnonzero(tier)
@@ -233,11 +239,14 @@ def _params_at(kind: str, center: int, size: float, base: dict[str, Any], mesh: 
 
 
 def choose_defect(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator,
-                  area_range: tuple[float, float], depth_range: tuple[float, float]) -> DefectParams:
+                  area_range: tuple[float, float], depth_range: tuple[float, float],
+                  groove_scale: float = 1.0) -> DefectParams:
     """Pick a visible centre, a shape and a size whose marked area is a fraction drawn from
     ``area_range`` of the surface (× :data:`THIN_AREA_SCALE` for crack and scratch; calibrated by
     applying the defect), and a depth drawn from ``depth_range`` × the object's height (a cap for
-    cracks and scratches, whose depth follows their width)."""
+    cracks and scratches, whose depth follows their width). ``groove_scale`` widens cracks and
+    scratches (their half-width ranges) for low render resolutions, where a thin groove would be
+    narrower than a pixel."""
     if kind not in SUPPORTED:
         raise ValueError(f"unknown defect type {kind!r} (have: {', '.join(SUPPORTED)})")
     center = _pick_center(mesh, kind, rng)
@@ -250,7 +259,7 @@ def choose_defect(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator,
     if kind in ("crack", "scratch"):
         target *= THIN_AREA_SCALE
         lo_w, hi_w = CRACK_WIDTH if kind == "crack" else SCRATCH_WIDTH
-        width = float(rng.uniform(lo_w, hi_w))
+        width = float(rng.uniform(lo_w, hi_w)) * groove_scale
         ratio = CRACK_DEPTH_RATIO if kind == "crack" else SCRATCH_DEPTH_RATIO
         base.update(width=width, depth_ratio=float(rng.uniform(*ratio)), unit_paths=_crack_paths(rng, kind))
         total = sum(float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum()) for p in base["unit_paths"])
@@ -353,7 +362,7 @@ def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
     origin = np.arange(len(v))
     for level in range(_levels(edge, p.radius)):
         margin = 2.5 * edge / 2 ** level
-        near = (np.linalg.norm(v - c, axis=1) < reach + margin) & (nrm @ n0 > 0.2)
+        near = (np.linalg.norm(v - c, axis=1) < reach + margin) & (nrm @ n0 > GROOVE_SPREAD - 0.1)
         d, _ = _path_distance(v[f].mean(axis=1), c, t, b, paths)
         select = near[f].all(axis=1) & (d < p.radius + margin)
         if not select.any():
@@ -365,13 +374,16 @@ def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
                            f"for a groove of {p.radius:.4f}?)")
     work = trimesh.Trimesh(v, f, process=False)
     dist = np.linalg.norm(v - c, axis=1)
-    patch = connected_patch(work, (dist < reach) & (nrm @ n0 > 0.2), p.center)
+    patch = connected_patch(work, (dist < reach) & (nrm @ n0 > GROOVE_SPREAD), p.center)
     idx = np.flatnonzero(patch)
     best, taper = _path_distance(v[idx], c, t, b, paths)
     x = np.minimum(best / p.radius, 1.0)
     prof = (1 - x) if p.kind == "crack" else (1 - x ** 2)
     w = np.zeros(len(v))
-    w[idx] = np.where(x < 1, prof * taper, 0.0)
+    # where the surface turns away from the centre's normal the groove fades out instead of ending
+    # in a step at the patch border
+    turn = np.clip((nrm[idx] @ n0 - GROOVE_SPREAD) / 0.2, 0.0, 1.0)
+    w[idx] = np.where(x < 1, prof * taper * turn * turn * (3 - 2 * turn), 0.0)
     moved = w > 1e-6
     v[moved] -= p.depth * w[moved, None] * nrm[moved]
     f = np.vstack([rest, f])
