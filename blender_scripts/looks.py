@@ -7,6 +7,10 @@ import math
 
 import bpy
 
+import textures as tx
+
+HDRI_SAMPLE_CLAMP = 10.0
+
 
 def _link(nt, a, b) -> None:
     nt.links.new(a, b)
@@ -47,17 +51,25 @@ def _pattern(nt, kind: str, scale: float, coord, wave_type: str = "BANDS", detai
     return out
 
 
-def _mix(nt, fac, a, b):
+def _rgba(c):
+    return (*c, 1.0)
+
+
+def _mix(nt, fac, a, b, blend: str = "MIX"):
+    """Colour mix; ``fac``, ``a`` and ``b`` are sockets or plain values (RGB triples, numbers)."""
     mix = nt.nodes.new("ShaderNodeMix")
     mix.data_type = "RGBA"
-    _link(nt, fac, mix.inputs["Factor"])
-    mix.inputs["A"].default_value = (*a, 1.0)
-    mix.inputs["B"].default_value = (*b, 1.0)
+    mix.blend_type = blend
+    for sock, v in ((mix.inputs["Factor"], fac), (mix.inputs["A"], a), (mix.inputs["B"], b)):
+        if hasattr(v, "is_output"):
+            _link(nt, v, sock)
+        else:
+            sock.default_value = v if isinstance(v, (int, float)) else _rgba(v)
     return mix.outputs["Result"]
 
 
 def _bump(nt, height, strength: float, bsdf) -> None:
-    if strength <= 0:
+    if strength <= 0 or height is None:
         return
     bump = nt.nodes.new("ShaderNodeBump")
     bump.inputs["Strength"].default_value = strength
@@ -66,32 +78,126 @@ def _bump(nt, height, strength: float, bsdf) -> None:
     _link(nt, bump.outputs["Normal"], bsdf.inputs["Normal"])
 
 
+def _wear(nt, coord, d: dict, color, rough, height, var_scale: float, scuff_scale: float):
+    """Roughness variation and scuff marks on top of a surface (shared by objects and floors):
+    scuffs are lighter, rougher, slightly sunken streaks. Returns (color, roughness, height)."""
+    seed = float(d.get("pattern_seed", 0.0))
+    if d.get("roughness_var", 0.0) > 0:
+        var = tx.variation(nt, coord, var_scale, seed + 3.1)
+        rough = tx.math_op(nt, "ADD", rough, tx.math_op(nt, "MULTIPLY", var, 2.0 * d["roughness_var"]), clamp=True)
+    if d.get("stains", 0.0) > 0:
+        var = tx.variation(nt, coord, 0.6 * var_scale, seed + 7.7)
+        shade = tx.math_op(nt, "ADD", 1.0, tx.math_op(nt, "MULTIPLY", var, 2.0 * d["stains"]))
+        color = _scale_color(nt, color, shade)
+    if d.get("scuffs", 0.0) > 0:
+        mark = tx.math_op(nt, "MULTIPLY", tx.scuffs(nt, coord, scuff_scale, seed + 1.3), d["scuffs"])
+        color = _mix(nt, tx.math_op(nt, "MULTIPLY", mark, 0.45), color, (0.85, 0.85, 0.83))
+        rough = tx.mix_value(nt, mark, rough, tx.math_op(nt, "ADD", rough, 0.3, clamp=True))
+        dent = tx.math_op(nt, "MULTIPLY", mark, -0.6)
+        height = dent if height is None else tx.math_op(nt, "ADD", height, dent)
+    return color, rough, height
+
+
+def _scale_color(nt, color, factor):
+    """``color`` × a scalar socket (per channel)."""
+    mul = nt.nodes.new("ShaderNodeVectorMath")
+    mul.operation = "SCALE"
+    if hasattr(color, "is_output"):
+        _link(nt, color, mul.inputs[0])
+    else:
+        mul.inputs[0].default_value = color
+    _link(nt, factor, mul.inputs["Scale"])
+    return mul.outputs["Vector"]
+
+
+def _set(nt, sock, v) -> None:
+    if hasattr(v, "is_output"):
+        _link(nt, v, sock)
+    else:
+        sock.default_value = _rgba(v) if isinstance(v, (list, tuple)) else v
+
+
 def object_material(name: str, m: dict, pass_index: int = 0) -> bpy.types.Material:
     """Principled BSDF with the sampled parameters and, unless ``pattern`` is ``none``, a texture
-    in object coordinates mixing ``base_color`` and ``color2`` plus an optional bump."""
+    in object coordinates mixing ``base_color`` and ``color2`` plus an optional bump; then
+    roughness variation and scuffs when the material asks for them."""
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     nt = mat.node_tree
     bsdf = nt.nodes["Principled BSDF"]
-    bsdf.inputs["Base Color"].default_value = (*m["base_color"], 1.0)
-    bsdf.inputs["Roughness"].default_value = m["roughness"]
     bsdf.inputs["Metallic"].default_value = m["metallic"]
     bsdf.inputs["Coat Weight"].default_value = m.get("coat", 0.0)
     bsdf.inputs["Sheen Weight"].default_value = m.get("sheen", 0.0)
-    if m.get("pattern", "none") != "none":
-        coord = nt.nodes.new("ShaderNodeTexCoord").outputs["Object"]
-        fac = _pattern(nt, m["pattern"], m["pattern_scale"], coord, m.get("wave_type", "BANDS"),
+    tc = nt.nodes.new("ShaderNodeTexCoord")
+    coord = tc.outputs["Object"]
+    color, rough, height = m["base_color"], m["roughness"], None
+    pattern = m.get("pattern", "none")
+    if pattern == "weave":
+        h, parity = tx.weave(nt, coord, tc.outputs["Normal"], m["pattern_scale"])
+        # warp and weft in the two tones, the gaps between threads in shadow
+        color = _scale_color(nt, _mix(nt, parity, m["base_color"], m["color2"]),
+                             tx.math_op(nt, "ADD", 0.7, tx.math_op(nt, "MULTIPLY", h, 0.3)))
+        height = h
+    elif pattern != "none":
+        fac = _pattern(nt, pattern, m["pattern_scale"], coord, m.get("wave_type", "BANDS"),
                        seed=m.get("pattern_seed", 0.0))
-        _link(nt, _mix(nt, fac, m["base_color"], m["color2"]), bsdf.inputs["Base Color"])
-        _bump(nt, fac, m.get("bump", 0.0), bsdf)
+        color, height = _mix(nt, fac, m["base_color"], m["color2"]), fac
+    color, rough, height = _wear(nt, coord, m, color, rough, height, var_scale=3.0, scuff_scale=4.0)
+    _set(nt, bsdf.inputs["Base Color"], color)
+    _set(nt, bsdf.inputs["Roughness"], rough)
+    _bump(nt, height, max(m.get("bump", 0.0), 0.15 if m.get("scuffs", 0.0) > 0 else 0.0), bsdf)
     mat.pass_index = pass_index
     mat.diffuse_color = (*m["base_color"], 1.0)  # what Workbench previews show
     return mat
 
 
+def _floor_pattern(nt, f: dict, coord):
+    """The floor's base colour and height (sockets) for its pattern, in floor coordinates (metres;
+    the object is about one unit tall)."""
+    pat, a, b = f["pattern"], f["color_a"], f["color_b"]
+    seed = float(f.get("pattern_seed", 0.0))
+    if pat == "brick":
+        tex = nt.nodes.new("ShaderNodeTexBrick")
+        tex.inputs["Color1"].default_value = _rgba(a)
+        tex.inputs["Color2"].default_value = _rgba(b)
+        tex.inputs["Mortar"].default_value = _rgba(f["mortar_color"])
+        tex.inputs["Scale"].default_value = f["scale"]
+        tex.inputs["Mortar Size"].default_value = f["mortar"]
+        tex.inputs["Mortar Smooth"].default_value = 0.3
+        tex.inputs["Brick Width"].default_value = f["brick_width"]
+        tex.inputs["Row Height"].default_value = f["row_height"]
+        tex.offset = 0.5
+        _link(nt, coord, tex.inputs["Vector"])
+        color = tex.outputs["Color"]
+        if f.get("grain", 0) > 0:  # wood planks: long grain streaks along the boards (x)
+            streaks = tx.noise(nt, tx.mapped(nt, coord, (seed, seed, 0.0), scale=(0.04, 1.0, 1.0)), f["grain"], 6.0, 0.6)
+            color = _mix(nt, 0.45, color, _scale_color(nt, color, tx.math_op(nt, "ADD", 0.45, streaks)))
+        # Brick's Fac is 1 in the mortar: the joints sit lower than the tiles.
+        return color, tx.math_op(nt, "SUBTRACT", 1.0, tex.outputs["Fac"])
+    if pat == "stone":
+        cell, joint = tx.stone(nt, coord, f["scale"], f["mortar"], seed)
+        grain = tx.noise(nt, coord, 12.0 * f["scale"], 8.0, 0.6)
+        color = _mix(nt, tx.math_op(nt, "MULTIPLY", tx.math_op(nt, "ADD", cell, grain), 0.5), a, b)
+        color = _mix(nt, joint, color, f["mortar_color"])
+        return color, tx.math_op(nt, "SUBTRACT", tx.math_op(nt, "MULTIPLY", grain, 0.3), joint)
+    if pat == "tread":
+        bars = tx.tread(nt, coord, f["scale"])
+        return _mix(nt, bars, a, b), bars
+    if pat == "blotch":
+        spots = tx.blotch(nt, coord, f["scale"], seed, f.get("cover", 0.5))
+        return _mix(nt, spots, a, b), None
+    if pat == "weave":
+        x, y, _ = tx.separate(nt, coord)
+        h, parity = tx.weave2d(nt, x, y, f["scale"])
+        color = _scale_color(nt, _mix(nt, parity, a, b), tx.math_op(nt, "ADD", 0.72, tx.math_op(nt, "MULTIPLY", h, 0.28)))
+        return color, h
+    fac = _pattern(nt, pat, f["scale"], coord, detail=f.get("detail", 4.0), seed=seed)
+    return _mix(nt, fac, a, b), fac
+
+
 def build_floor(f: dict) -> None:
     """A plane just below the object (placement resolved on the host), textured in world xy
-    with the floor's rotation and offset."""
+    with the floor's rotation and offset, then stains, roughness variation and scuffs."""
     if not f.get("enabled", True):
         return
     mesh = bpy.data.meshes.new("floor")
@@ -104,41 +210,14 @@ def build_floor(f: dict) -> None:
     mat.use_nodes = True
     nt = mat.node_tree
     bsdf = nt.nodes["Principled BSDF"]
-    bsdf.inputs["Roughness"].default_value = f["roughness"]
     bsdf.inputs["Metallic"].default_value = f.get("metallic", 0.0)
-    mapping = nt.nodes.new("ShaderNodeMapping")
-    mapping.inputs["Location"].default_value = (*f["offset"], 0.0)
-    mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(f["rotation_deg"]))
-    _link(nt, nt.nodes.new("ShaderNodeTexCoord").outputs["Object"], mapping.inputs["Vector"])
-    coord = mapping.outputs["Vector"]
-    if f["pattern"] == "brick":
-        tex = nt.nodes.new("ShaderNodeTexBrick")
-        tex.inputs["Color1"].default_value = (*f["color_a"], 1.0)
-        tex.inputs["Color2"].default_value = (*f["color_b"], 1.0)
-        tex.inputs["Mortar"].default_value = (*f["mortar_color"], 1.0)
-        tex.inputs["Scale"].default_value = f["scale"]
-        tex.inputs["Mortar Size"].default_value = f["mortar"]
-        tex.inputs["Brick Width"].default_value = f["brick_width"]
-        tex.inputs["Row Height"].default_value = f["row_height"]
-        tex.offset = 0.5
-        _link(nt, coord, tex.inputs["Vector"])
-        color = tex.outputs["Color"]
-        if f.get("grain", 0) > 0:  # wood planks: grain darkens the plank colour along x
-            grain = _pattern(nt, "wave", f["grain"], coord, "BANDS")
-            mul = nt.nodes.new("ShaderNodeMix")
-            mul.data_type = "RGBA"
-            mul.blend_type = "MULTIPLY"
-            mul.inputs["Factor"].default_value = 0.35
-            _link(nt, color, mul.inputs["A"])
-            _link(nt, grain, mul.inputs["B"])
-            color = mul.outputs["Result"]
-        _link(nt, color, bsdf.inputs["Base Color"])
-        # Mortar joints sit lower than the tiles.
-        _bump(nt, tex.outputs["Fac"], f.get("bump", 0.0), bsdf)
-    else:
-        fac = _pattern(nt, f["pattern"], f["scale"], coord, detail=f.get("detail", 4.0))
-        _link(nt, _mix(nt, fac, f["color_a"], f["color_b"]), bsdf.inputs["Base Color"])
-        _bump(nt, fac, f.get("bump", 0.0), bsdf)
+    coord = tx.mapped(nt, nt.nodes.new("ShaderNodeTexCoord").outputs["Object"], (*f["offset"], 0.0),
+                      (0.0, 0.0, math.radians(f["rotation_deg"])))
+    color, height = _floor_pattern(nt, f, coord)
+    color, rough, height = _wear(nt, coord, f, color, f["roughness"], height, var_scale=0.8, scuff_scale=1.5)
+    _set(nt, bsdf.inputs["Base Color"], color)
+    _set(nt, bsdf.inputs["Roughness"], rough)
+    _bump(nt, height, f.get("bump", 0.0), bsdf)
     mat.diffuse_color = (*f["color_a"], 1.0)
     plane.data.materials.append(mat)
 
@@ -166,20 +245,34 @@ def _world_background(e: dict, nt, bg) -> None:
         _link(nt, mapping.outputs["Vector"], tex.inputs["Vector"])
         _link(nt, tex.outputs["Color"], bg.inputs["Color"])
         bg.inputs["Strength"].default_value = e["strength"]
+        if e.get("camera_sees") == "backdrop":
+            # Camera rays see a plain backdrop; every other ray (light, reflections) sees the HDRI.
+            out = nt.nodes["World Output"]
+            backdrop = nt.nodes.new("ShaderNodeBackground")
+            _backdrop(e["backdrop"], nt, backdrop)
+            mix = nt.nodes.new("ShaderNodeMixShader")
+            _link(nt, nt.nodes.new("ShaderNodeLightPath").outputs["Is Camera Ray"], mix.inputs["Fac"])
+            _link(nt, bg.outputs["Background"], mix.inputs[1])
+            _link(nt, backdrop.outputs["Background"], mix.inputs[2])
+            _link(nt, mix.outputs["Shader"], out.inputs["Surface"])
     else:
-        b = e["background"]
-        if b["type"] == "gradient":
-            # The world's Generated coordinate is the view direction; its z runs -1 (down) … 1 (up).
-            sep = nt.nodes.new("ShaderNodeSeparateXYZ")
-            _link(nt, nt.nodes.new("ShaderNodeTexCoord").outputs["Generated"], sep.inputs["Vector"])
-            rng = nt.nodes.new("ShaderNodeMapRange")
-            rng.inputs["From Min"].default_value = -0.2
-            rng.inputs["From Max"].default_value = 0.8
-            _link(nt, sep.outputs["Z"], rng.inputs["Value"])
-            _link(nt, _mix(nt, rng.outputs["Result"], b["bottom"], b["top"]), bg.inputs["Color"])
-        else:
-            bg.inputs["Color"].default_value = (*b["color"], 1.0)
-        bg.inputs["Strength"].default_value = b["strength"]
+        _backdrop(e["background"], nt, bg)
+
+
+def _backdrop(b: dict, nt, bg) -> None:
+    """A gradient (bottom → top of the view) or uniform colour on the Background node ``bg``."""
+    if b["type"] == "gradient":
+        # The world's Generated coordinate is the view direction; its z runs -1 (down) … 1 (up).
+        sep = nt.nodes.new("ShaderNodeSeparateXYZ")
+        _link(nt, nt.nodes.new("ShaderNodeTexCoord").outputs["Generated"], sep.inputs["Vector"])
+        rng = nt.nodes.new("ShaderNodeMapRange")
+        rng.inputs["From Min"].default_value = -0.2
+        rng.inputs["From Max"].default_value = 0.8
+        _link(nt, sep.outputs["Z"], rng.inputs["Value"])
+        _link(nt, _mix(nt, rng.outputs["Result"], b["bottom"], b["top"]), bg.inputs["Color"])
+    else:
+        bg.inputs["Color"].default_value = (*b["color"], 1.0)
+    bg.inputs["Strength"].default_value = b["strength"]
 
 
 def _track(obj, location, target) -> None:
@@ -196,6 +289,12 @@ def build_environment(e: dict) -> None:
     world.use_nodes = True
     nt = world.node_tree
     _world_background(e, nt, nt.nodes["Background"])
+    if e["kind"] == "hdri":
+        # A photographed sun is a few pixels of radiance up to 32,000: a path that finds it through
+        # a glossy bounce instead of light sampling makes a firefly that 4-8 spp cannot average out.
+        # Clamping each sample keeps light-sampled sunlight (a few units) and drops those spikes.
+        bpy.context.scene.cycles.sample_clamp_direct = HDRI_SAMPLE_CLAMP
+        bpy.context.scene.cycles.sample_clamp_indirect = HDRI_SAMPLE_CLAMP
     if e["kind"] == "sky":
         sun = bpy.data.lights.new("sun", "SUN")
         sun.energy = e.get("sun_strength", 2.0)

@@ -90,6 +90,15 @@ def add_camera(spec: dict) -> bpy.types.Object:
     obj = bpy.data.objects.new("camera", cam)
     bpy.context.scene.collection.objects.link(obj)
     bpy.context.scene.camera = obj
+    dof = spec["camera"].get("dof")
+    if dof:
+        # Focus follows an empty at the object's centre, so every frame of the orbit is in focus there.
+        focus = bpy.data.objects.new("focus", None)
+        focus.location = dof["focus"]
+        bpy.context.scene.collection.objects.link(focus)
+        cam.dof.use_dof = True
+        cam.dof.focus_object = focus
+        cam.dof.aperture_fstop = dof["fstop"]
     return obj
 
 

@@ -73,6 +73,17 @@ def plot_intervals(rows: list[dict[str, Any]], dest: Path) -> Path:
     return dest
 
 
+def asset_credits(jobs: list[dict[str, Any]]) -> list[str]:
+    """One Markdown line per third-party asset the jobs use (today: Blender's bundled HDRIs, CC0),
+    with its source and licence."""
+    seen: dict[str, str] = {}
+    for j in jobs:
+        e = j.get("environment") or {}
+        if e.get("license") and e["name"] not in seen:
+            seen[e["name"]] = f"- `{e['name']}`: {e['source']} ({e['license']})"
+    return [seen[k] for k in sorted(seen)]
+
+
 def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
     """Write the card and its pictures into ``<out>/card/``; return the README path."""
     out = Path(out)
@@ -120,7 +131,11 @@ def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
               "reads them as they are)",
               "- `clips/<clip_id>.mp4` (benchmark), `clips/<clip_id>.marked.mp4` (review)",
               "- `annotations/<job_id>.json`: per-frame mask and diff scores and intervals",
-              "- `jobs.jsonl`: every random choice of every orbit", "", "## Config", "", "```json",
+              "- `jobs.jsonl`: every random choice of every orbit", ""]
+    credits = asset_credits(rendered)
+    if credits:
+        lines += ["## Asset licences", "", "HDRI environment maps (lighting and background):", "", *credits, ""]
+    lines += ["## Config", "", "```json",
               json.dumps(config_dict(cfg), indent=1, sort_keys=True), "```", ""]
     dest = out / "README.md"
     atomic_write_text(dest, "\n".join(lines))

@@ -50,10 +50,13 @@ RANGE_BOUNDS: dict[str, tuple[float, float]] = {
     "defect_area": (1e-4, 0.5), "defect_depth": (1e-4, 0.5),
     "tilt_deg": (0.0, 30.0), "hdri_strength": (0.0, 100.0), "elevation_deg": (-10.0, 80.0),
     "distance_factor": (1.2, 20.0), "yaw_deg": (-720.0, 720.0), "scale": (0.01, 100.0),
+    "center_y": (0.1, 0.9), "fstop": (0.1, 64.0),
 }
 
 
-def _bounded(v: Range, info: ValidationInfo) -> Range:
+def _bounded(v: Optional[Range], info: ValidationInfo) -> Optional[Range]:
+    if v is None:
+        return v
     lo, hi = RANGE_BOUNDS[info.field_name]
     return _check_range(v, lo, hi, info.field_name)
 
@@ -111,6 +114,9 @@ class ObjectsConfig(_Strict):
     trajectories_per_object: Int = Field(1, ge=1, le=100)
     defect_area: Range = (0.015, 0.05)   # fraction of the surface area
     defect_depth: Range = (0.05, 0.12)   # fraction of the object's height
+    # Widens cracks and scratches (half-widths 0.6-1.1 % and 0.3-0.6 % of the object at 1) for low
+    # render resolutions, where a thin groove would be narrower than a pixel.
+    groove_scale: Float = Field(1.0, ge=0.25, le=4.0)
 
     @field_validator("categories")
     @classmethod
@@ -148,13 +154,18 @@ class VisibilityConfig(_Strict):
 
 class SceneConfig(_Strict):
     """Randomized scene parameters (camera orbit, pose, look). Look specs come from
-    ``assets`` (folders materials/, environments/, floors/; default: the repo's assets/)."""
-    elevation_deg: Range = (15.0, 35.0)
-    distance_factor: Range = (2.6, 3.2)   # camera distance / object bounding radius
+    ``assets`` (folders materials/, environments/, floors/; default: the repo's assets/).
+
+    The defaults frame objects the way the MMVIAD figures do: a low camera, the object standing on
+    the floor below the middle of the frame, the floor receding to a horizon in the upper part."""
+    elevation_deg: Range = (8.0, 22.0)
+    distance_factor: Range = (3.4, 4.4)   # 2.2 / factor ≈ the bounding sphere's share of the frame height
+    center_y: Range = (0.38, 0.46)        # object centre's height in the frame, from the bottom (0.5 = centred)
+    lens_mm: Float | Range = (30.0, 50.0)  # focal length (36 mm sensor width), a number or a [min, max] range
+    fstop: Optional[Range] = None         # depth of field focused on the object; None = everything sharp
     yaw_deg: Range = (0.0, 360.0)
     tilt_deg: Range = (0.0, 5.0)          # tilt about a random horizontal axis
     scale: Range = (0.9, 1.1)
-    lens_mm: Float = Field(35.0, gt=5, lt=300)
     jitter_deg: Float = Field(1.0, ge=0.0, le=10.0)          # smooth elevation/azimuth wobble bound
     jitter_distance: Float = Field(0.02, ge=0.0, le=0.2)     # relative distance wobble bound
     assets: Optional[Path] = None
@@ -162,12 +173,23 @@ class SceneConfig(_Strict):
     environments: Optional[list[Str]] = None      # restrict to these environment names (default: all)
     floors: Optional[list[Str]] = None            # restrict to these floor names (default: all)
     hdri_dir: Optional[Path] = None               # *.exr / *.hdr files here join the environment pool
-    hdri_share: Float = Field(0.5, ge=0.0, le=1.0)  # chance of an HDRI when hdri_dir holds any
-    hdri_strength: Range = (0.6, 1.4)
+    # Chance of a photographic HDRI (the hdri_* environments Blender ships, plus hdri_dir files) when
+    # the pool also holds procedural environments.
+    hdri_share: Float = Field(0.6, ge=0.0, le=1.0)
+    hdri_strength: Range = (0.6, 1.4)             # for hdri_dir files (named HDRIs carry their own)
     visibility: VisibilityConfig = VisibilityConfig()
 
     _ranges = field_validator("tilt_deg", "hdri_strength", "elevation_deg", "distance_factor", "yaw_deg",
-                              "scale")(_bounded)
+                              "scale", "center_y", "fstop")(_bounded)
+
+    @field_validator("lens_mm")
+    @classmethod
+    def _lens(cls, v: float | Range) -> float | Range:
+        if isinstance(v, tuple):
+            return _check_range(v, 6.0, 300.0, "lens_mm")
+        if not 6.0 <= v <= 300.0:
+            raise ValueError(f"lens_mm {v} must be within [6, 300]")
+        return v
 
 
 class RenderConfig(_Strict):

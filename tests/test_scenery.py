@@ -37,10 +37,11 @@ def cfg_with(path: str = "default.yaml", **sections) -> Config:
 def test_catalog_has_the_papers_groups_subclasses_and_environments():
     cat = load_catalog()
     assert sorted(cat.materials) == ["clay", "fabric", "leather", "metal", "plastic", "wood"]
-    assert len(cat.material_names) == 28
-    assert len(cat.environments) == 14
-    assert {e["kind"] for e in cat.environments.values()} == {"sky", "studio", "indoor"}
-    assert {"concrete", "tiles", "wood_planks", "metal_plate", "rubber_mat"} <= set(cat.floors)
+    assert len(cat.material_names) == 29
+    assert len(cat.environments) == 22
+    assert {e["kind"] for e in cat.environments.values()} == {"hdri", "sky", "studio", "indoor"}
+    assert {"concrete", "tiles", "wood_planks", "metal_plate", "rubber_mat", "stone_tiles", "woven_mat",
+            "printed_mat", "antislip_vinyl"} <= set(cat.floors)
 
 
 def _copy_assets(tmp_path: Path) -> Path:
@@ -84,7 +85,7 @@ def test_plan_spreads_over_groups_subclasses_environments_and_floors():
     groups = Counter(j["material"]["group"] for j in jobs)
     assert set(groups) == set(load_catalog().materials)
     assert len({j["material"]["name"] for j in jobs}) >= 24
-    assert len({j["environment"]["name"] for j in jobs}) == 14
+    assert len({j["environment"]["name"] for j in jobs}) == len(load_catalog().environments)
     assert len({j["floor"]["name"] for j in jobs}) == len(load_catalog().floors)
     for j in jobs:
         assert j["material"]["name"] == f"{j['material']['group']}/{j['material']['subclass']}"
@@ -107,8 +108,8 @@ def test_hdri_files_join_the_pool_with_rotation_and_strength(tmp_path):
     cat = load_catalog()
     seen = Counter()
     for i in range(40):
-        e = sample_environment(rng_for(0, f"j{i}", "environment"), cat, hdri_dir=tmp_path, hdri_share=1.0,
-                               hdri_strength=(0.5, 2.0))
+        e = sample_environment(rng_for(0, f"j{i}", "environment"), cat, ["studio_dark_rim"], hdri_dir=tmp_path,
+                               hdri_share=1.0, hdri_strength=(0.5, 2.0))
         assert e["kind"] == "hdri" and Path(e["file"]).parent == tmp_path.resolve()
         assert 0 <= e["rotation_deg"] < 360 and 0.5 <= e["strength"] <= 2.0
         seen[e["name"]] += 1
@@ -238,3 +239,120 @@ def test_parallel_planning_equals_serial():
     pooled = plan_jobs(cfg, progress=False, workers=2)   # two spawned processes, whatever the cores
     assert sum(1 for j in serial if j["defect"]) == 8
     assert pooled == serial
+
+
+# ------------------------------------------------------------------- photographic look (issue 18)
+
+def test_blender_hdris_are_named_environments_found_without_importing_bpy():
+    """The eight HDRIs that the bpy wheel ships are located from the installed package alone; jobs
+    name them by image (machine-independent) and the scene spec carries the absolute file."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.scenery.catalog import load_catalog, bundled_hdri; "
+            "cat = load_catalog(); names = sorted(n for n, e in cat.environments.items() if e['kind'] == 'hdri'); "
+            "[bundled_hdri(cat.environments[n]['image']) for n in names]; "
+            "assert 'bpy' not in sys.modules; print(len(names))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "8"
+    cfg = cfg_with(scene={"environments": ["hdri_forest", "hdri_city"], "visibility": {"predict": False}})
+    job = plan_jobs(cfg)[1]
+    e = job["environment"]
+    assert e["kind"] == "hdri" and "file" not in e and e["image"] in ("forest", "city")
+    assert e["license"].startswith("CC0") and e["source"].startswith("https://polyhaven.com/a/")
+    from pipeline.render.scene import build_mesh, scene_spec
+    spec = scene_spec(job, cfg, build_mesh(job, cfg), Path("m.npz"), Path("out"))
+    assert Path(spec["environment"]["file"]).is_file() and spec["environment"]["file"].endswith(f"{e['image']}.exr")
+
+
+def test_a_missing_blender_hdri_fails_with_the_environment_named(monkeypatch, tmp_path):
+    from pipeline.scenery import catalog
+
+    monkeypatch.setattr(catalog, "bundled_hdri_dir", lambda: tmp_path)
+    with pytest.raises(SpecError, match=r"environment 'hdri_night': HDRI 'night' is not in"):
+        sample_environment(np.random.default_rng(0), load_catalog(), ["hdri_night"])
+
+
+def test_hdri_share_and_backdrop_share():
+    cat = load_catalog()
+    kinds, views = Counter(), Counter()
+    for i in range(400):
+        e = sample_environment(rng_for(3, f"j{i}", "environment"), cat, hdri_share=0.6)
+        kinds[e["kind"] == "hdri"] += 1
+        if e["kind"] == "hdri":
+            views[e["camera_sees"]] += 1
+            assert ("backdrop" in e) == (e["camera_sees"] == "backdrop")
+            lo, hi = cat.environments[e["name"]]["strength"]
+            assert lo <= e["strength"] <= hi and 0 <= e["rotation_deg"] <= 360
+    assert 0.5 < kinds[True] / 400 < 0.7, kinds
+    assert views["photo"] > views["backdrop"] > 0
+    for share, want in ((0.0, False), (1.0, True)):
+        assert all((sample_environment(rng_for(4, f"j{i}", "environment"), cat, hdri_share=share)["kind"] == "hdri")
+                   == want for i in range(50))
+
+
+def _frame_y(frame: dict, point: np.ndarray, vfov: float) -> float:
+    """Height of ``point`` in the image (0 = bottom, 1 = top) for a camera aimed without roll."""
+    loc, tgt = np.asarray(frame["location"]), np.asarray(frame["target"])
+    f = (tgt - loc) / np.linalg.norm(tgt - loc)
+    r = np.cross(f, [0.0, 0.0, 1.0])
+    r /= np.linalg.norm(r)
+    u = np.cross(r, f)
+    d = point - loc
+    return 0.5 + 0.5 * (d @ u) / (d @ f) / math.tan(vfov / 2)
+
+
+def test_the_object_centre_sits_at_center_y_of_the_frame():
+    from pipeline.scenery.orbit import vertical_fov
+
+    v = np.array([[-0.4, -0.3, 0.0], [0.4, 0.3, 1.0]])
+    centre = v.mean(axis=0)
+    cam = {"elevation_deg": 12.0, "distance_factor": 4.0, "start_azimuth_deg": 10.0, "lens_mm": 50.0,
+           "center_y": 0.4, "jitter": sample_jitter(np.random.default_rng(1), 1.0, 0.02)}
+    vfov = vertical_fov(480, 270, 50.0)
+    ys = [_frame_y(fr, centre, vfov) for fr in camera_frames(cam, v, 480, 270, 24)]
+    assert np.allclose(ys, 0.4, atol=1e-4), ys
+    plain = camera_frames({**cam, "center_y": 0.5}, v, 480, 270, 4)
+    assert all(np.allclose(fr["target"], centre) for fr in plain)
+
+
+def test_lens_range_and_depth_of_field_are_drawn_per_job_and_focus_on_the_object():
+    from pipeline.render.scene import build_mesh, scene_spec
+
+    cfg = cfg_with(scene={"lens_mm": [30, 60], "fstop": [1.0, 2.0], "visibility": {"predict": False}})
+    jobs = plan_jobs(cfg)
+    lenses = {j["camera"]["lens_mm"] for j in jobs}
+    assert len(lenses) == len(jobs) and all(30 <= x <= 60 for x in lenses)
+    assert all(1.0 <= j["camera"]["fstop"] <= 2.0 for j in jobs)
+    job = jobs[0]
+    mesh = build_mesh(job, cfg)
+    spec = scene_spec(job, cfg, mesh, Path("m.npz"), Path("out"))
+    lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+    assert spec["camera"]["dof"]["fstop"] == job["camera"]["fstop"]
+    assert np.allclose(spec["camera"]["dof"]["focus"], (lo + hi) / 2, atol=1e-5)
+    sharp = cfg_with(scene={"fstop": None, "visibility": {"predict": False}})
+    j0 = plan_jobs(sharp)[0]
+    assert "fstop" not in j0["camera"]
+    assert "dof" not in scene_spec(j0, sharp, build_mesh(j0, sharp), Path("m.npz"), Path("out"))["camera"]
+
+
+def test_textured_materials_and_floors_carry_their_wear_and_weave():
+    cat = load_catalog()
+    mats = [sample_material(rng_for(2, f"j{i}", "material"), cat) for i in range(300)]
+    woven = [m for m in mats if m["pattern"] == "weave"]
+    assert woven and all(12 <= m["pattern_scale"] <= 60 for m in woven)   # threads that show at 1080p
+    assert sum(m["scuffs"] > 0 for m in mats) > 60 and sum(m["roughness_var"] > 0 for m in mats) > 150
+    floors = [sample_floor(rng_for(2, f"j{i}", "floor"), cat, ["stone_tiles"]) for i in range(20)]
+    assert all("mortar_color" in f and f["mortar"] > 0 for f in floors)
+
+
+def test_the_card_credits_the_hdris_it_used():
+    from pipeline.card import asset_credits
+
+    cfg = cfg_with(scene={"environments": ["hdri_sunset", "studio_white_cyc"], "hdri_share": 0.5,
+                          "visibility": {"predict": False}})
+    jobs = plan_jobs(cfg)
+    used = {j["environment"]["name"] for j in jobs}
+    credits = asset_credits(jobs)
+    assert ("hdri_sunset" in used) == bool(credits)
+    assert all("polyhaven.com/a/venice_sunset" in c and "CC0" in c for c in credits)

@@ -8,9 +8,14 @@ fraction of the mesh area (the ``defect_area`` range, 1-7 % in Anomaly-ShapeNet)
 
 What the mask means (the face mask is what Blender paints red):
 
-- **bulge, concavity, crack, scratch** move vertices along their normals. ``vertex_mask`` is exactly
-  the set of moved vertices and ``face_mask`` the faces with at least one moved vertex (every face whose
-  shape changed). No other vertex moves.
+- **bulge, concavity, crack, scratch** move vertices. ``vertex_mask`` is exactly the set of moved
+  vertices and ``face_mask`` the faces with at least one moved vertex (every face whose shape
+  changed). Crack and scratch first refine the mesh along their path (edges halved at their
+  midpoints, conforming, see :func:`geometry.refine`) so that a narrow groove has vertices across
+  it; those new vertices either moved (in the mask) or lie exactly on the original surface. No other
+  vertex moves. Bulge and concavity are smooth swellings and dents (depth at most
+  :data:`BULGE_RATIO` × radius, a C¹ falloff to zero at the rim); every vertex within the radius
+  moves, so on a thin wall both of its faces move together, as a dented sheet does.
 - **hole, broken** remove material with an exact boolean difference (manifold3d) on a watertight mesh:
   a cylinder bored along the inward normal (through a thin wall, or a blind bore into a solid), or a
   noise-displaced ball that takes a chunk off a rim or edge. ``face_mask`` is every new or re-cut face
@@ -33,7 +38,7 @@ from scipy.spatial import cKDTree
 from ..ids import DEFECT_TYPES
 from . import csg
 from .geometry import (connected_patch, is_visible, local_frame, mean_edge, mesh_edges, orbit_facing, per_mesh,
-                       ray_hits)
+                       ray_hits, refine)
 from .mesh import DefectMesh
 
 SUPPORTED = DEFECT_TYPES
@@ -41,12 +46,21 @@ DISPLACING = ("bulge", "concavity", "crack", "scratch")
 REMOVING = ("hole", "broken")
 
 # Shape constants per type (sizes relative to the normalized object, largest extent 1).
-CRACK_WIDTH = (0.014, 0.024)      # half-width of the groove
-SCRATCH_WIDTH = (0.008, 0.012)
-SCRATCH_DEPTH_FACTOR = 0.08       # scratch depth = this × the drawn depth (very shallow)
-CRACK_DEPTH_FACTOR = 0.5
-MAX_PATH = {"crack": 0.9, "scratch": 1.3}   # longest main polyline (scratches are long)
+CRACK_WIDTH = (0.006, 0.011)      # half-width of the groove
+SCRATCH_WIDTH = (0.003, 0.006)
+CRACK_DEPTH_RATIO = (1.5, 2.5)    # depth / half-width: a narrow, deep V
+SCRATCH_DEPTH_RATIO = (0.35, 0.6)  # a shallow U
+THIN_AREA_SCALE = 0.4             # crack and scratch: this × the drawn share (a groove is thin)
+MAX_PATH = {"crack": 0.75, "scratch": 0.9}   # longest main polyline
+MAX_WIDEN = 1.8                   # a groove too long for its share gets at most this much wider
+BULGE_RATIO = 0.3                 # bulge/concavity depth ≤ this × radius: a swelling, not a knob
+THIN_WALL = 0.25                  # a hole bores through a wall thinner than this with a cavity behind
+GROOVE_FACING = 0.8               # groove centres: best cosine to the orbit camera at least this
+GROOVE_SPREAD = 0.4               # a groove stays where the surface normal is within 66° of the centre's
+REFINE_LEVELS = 3                 # at most 3 halvings of the edge length along a groove
 RIM_FACTOR = 0.35                 # rim band width / opening radius
+HOLE_MAX = 0.09                   # largest hole radius (a puncture, not a cut-away)
+BROKEN_MAX = 0.22                 # largest radius of the chunk that breaks off
 CALIBRATION_STEPS = 6
 
 
@@ -98,9 +112,17 @@ def _sharp_vertices(mesh: trimesh.Trimesh, angle_deg: float = 35.0) -> np.ndarra
     return sharp
 
 
+def _hole_fits(mesh: trimesh.Trimesh, vertex: int) -> bool:
+    """A hole needs a wall with a cavity behind it (a puncture one can see into) or a thick solid;
+    not a handle or a thin fin with open air behind it."""
+    t1, t2 = _thickness(mesh, vertex)
+    return (t2 is not None and t1 < THIN_WALL) or t1 >= 0.15
+
+
 def _center_tiers(mesh: trimesh.Trimesh, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
     """The vertices a defect centre may take (``ok``), and the candidate vertex ids in order of
-    preference: sharp rim vertices for ``broken``, vertices away from sharp edges otherwise."""
+    preference: sharp rim vertices for ``broken``, vertices away from sharp edges otherwise (for a
+    groove, first those facing the low orbit squarely)."""
     v, n = mesh.vertices, mesh.vertex_normals
     lo, hi = mesh.bounds
     h = float(hi[2] - lo[2])
@@ -112,23 +134,31 @@ def _center_tiers(mesh: trimesh.Trimesh, kind: str) -> tuple[np.ndarray, list[np
         near_sharp = sharp.copy()
         near_sharp[mesh.edges_unique[sharp[mesh.edges_unique].any(axis=1)].ravel()] = True
         tiers = [ok & ~near_sharp, ok]
+        if kind in ("crack", "scratch"):
+            # A groove is thin: seen at a grazing angle it is a sliver of a pixel or two. Prefer a
+            # surface that faces the low orbit squarely (a side wall rather than a crown).
+            tiers.insert(0, tiers[0] & (orbit_facing(n) > GROOVE_FACING))
     return ok, [np.flatnonzero(t) for t in tiers]
 
 
 def _pick_center(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator) -> int:
-    """A vertex on the outer surface that the orbit camera facing it can see (ray cast)."""
+    """A vertex on the outer surface that the orbit camera facing it can see (ray cast); for a hole,
+    one where a puncture fits (:func:`_hole_fits`), when the first 48 candidates hold one."""
     n = mesh.vertex_normals
     lo, hi = mesh.bounds
     scale = float(np.max(hi - lo))
     ok, tiers = per_mesh(mesh, f"center-tiers-{kind}", lambda: _center_tiers(mesh, kind))  # same for every object
-    tried = 0
+    seen = None
     for cands in tiers:
         if cands.size < 8:
             continue
         for i in rng.permutation(cands)[:48]:
-            tried += 1
             if is_visible(mesh, int(i), scale):
-                return int(i)
+                if kind != "hole" or _hole_fits(mesh, int(i)):
+                    return int(i)
+                seen = int(i) if seen is None else seen
+    if seen is not None:
+        return seen
     fallback = np.flatnonzero(ok)
     if fallback.size:
         return int(fallback[rng.integers(fallback.size)])
@@ -155,61 +185,79 @@ def _polyline(rng: np.random.Generator, length: float, heading: float, wiggle: f
 
 
 def _crack_paths(rng: np.random.Generator, kind: str) -> list[np.ndarray]:
-    """Unit-length-scale paths (main length 1), centred on the origin."""
+    """Unit-length-scale paths (main length 1), centred on the origin. A crack is a jagged main
+    fracture with 1-3 branches that fork off at acute angles; a scratch is 1-3 nearly straight,
+    nearly parallel strokes."""
     heading = float(rng.uniform(0, np.pi))
     if kind == "crack":
-        main = _polyline(rng, 1.0, heading, 0.35)
+        main = _polyline(rng, 1.0, heading, 0.3, steps=16)
         main -= main[len(main) // 2]
         paths = [main]
-        for _ in range(int(rng.integers(0, 3))):  # 0-2 branches
-            k = int(rng.integers(2, len(main) - 2))
+        for _ in range(int(rng.integers(1, 4))):  # 1-3 branches
+            k = int(rng.integers(3, len(main) - 3))
             seg = main[k + 1] - main[k]
             base = float(np.arctan2(seg[1], seg[0]))
-            br = _polyline(rng, float(rng.uniform(0.25, 0.45)), base + float(rng.choice([-1, 1]) * rng.uniform(0.5, 1.0)),
-                           0.3, steps=5)
+            br = _polyline(rng, float(rng.uniform(0.2, 0.4)), base + float(rng.choice([-1, 1]) * rng.uniform(0.4, 0.9)),
+                           0.35, steps=7)
             paths.append(br + main[k])
         return paths
     strokes = int(rng.integers(1, 4))
-    gap = float(rng.uniform(0.04, 0.08))
+    gap = float(rng.uniform(0.02, 0.05))
     normal = np.array([-np.sin(heading), np.cos(heading)])
     paths = []
     for s in range(strokes):
-        p = _polyline(rng, float(rng.uniform(0.7, 1.0)), heading, 0.03)
+        p = _polyline(rng, float(rng.uniform(0.6, 1.0)), heading + float(rng.normal(0, 0.03)), 0.015)
         p -= p[len(p) // 2]
-        paths.append(p + normal * gap * (s - (strokes - 1) / 2) + rng.normal(0, 0.02, 2))
+        paths.append(p + normal * gap * (s - (strokes - 1) / 2) + rng.normal(0, 0.03, 2))
     return paths
 
 
 def _params_at(kind: str, center: int, size: float, base: dict[str, Any], mesh: trimesh.Trimesh) -> DefectParams:
     """The parameters for one calibration ``size`` (radius, or main path length for crack/scratch)."""
     if kind in ("bulge", "concavity"):
-        depth = min(base["depth"], 0.6 * size)
+        depth = min(base["depth"], BULGE_RATIO * size)
         if kind == "concavity":
-            depth = min(depth, 0.5 * base["thickness"])
+            # A dent must not reach the far side: when the wall behind moves with it (it lies within
+            # the radius), the opposite wall across a cavity; otherwise the back of the solid.
+            t1, t2 = base["thickness"], base["second"]
+            if t1 < size:
+                if t2 is not None:
+                    depth = min(depth, 0.5 * (t2 - t1))
+            else:
+                depth = min(depth, 0.5 * t1)
         return DefectParams(kind, center, size, depth)
     if kind in ("crack", "scratch"):
         width = base["width"]
         length = size
         if length > MAX_PATH[kind]:  # too long: widen instead, up to a limit (a groove stays narrow)
-            width = min(width * length / MAX_PATH[kind], 2.5 * (CRACK_WIDTH[1] if kind == "crack" else SCRATCH_WIDTH[1]))
+            width = min(width * length / MAX_PATH[kind], MAX_WIDEN * width)
             length = MAX_PATH[kind]
         paths = tuple(tuple(map(tuple, p * length)) for p in base["unit_paths"])
-        return DefectParams(kind, center, width, base["depth"], paths=paths)
+        depth = min(base["depth_ratio"] * width, base["depth"], 0.45 * base["thickness"])
+        return DefectParams(kind, center, width, depth, paths=paths)
     t1, t2 = base["thickness"], base["second"]
     if kind == "hole":
-        if t2 is not None and t1 < 0.25:   # a wall with a cavity behind it: bore through it
+        # A puncture, not a cut through the part: at most HOLE_MAX wide, and well inside the width
+        # of the part there (the cavity behind a wall, or the solid's depth).
+        size = min(size, HOLE_MAX, 0.4 * (t2 if t2 is not None and t1 < THIN_WALL else t1))
+        if t2 is not None and t1 < THIN_WALL:  # a wall with a cavity behind it: bore through it
             depth = t1 + min(0.5 * (t2 - t1), 2.0 * size)
-        else:                               # a solid: a blind bore
+        else:                                   # a solid: a blind bore
             depth = min(0.5 * t1, 3.0 * size)
         return DefectParams(kind, center, size, depth, rim=RIM_FACTOR * size)
+    size = min(size, BROKEN_MAX)
     return DefectParams(kind, center, size, 0.0, noise_seed=base["noise_seed"], rim=RIM_FACTOR * size)
 
 
 def choose_defect(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator,
-                  area_range: tuple[float, float], depth_range: tuple[float, float]) -> DefectParams:
+                  area_range: tuple[float, float], depth_range: tuple[float, float],
+                  groove_scale: float = 1.0) -> DefectParams:
     """Pick a visible centre, a shape and a size whose marked area is a fraction drawn from
-    ``area_range`` of the surface (calibrated by applying the defect), and a depth drawn from
-    ``depth_range`` × the object's height (scaled down for cracks, and more for scratches)."""
+    ``area_range`` of the surface (× :data:`THIN_AREA_SCALE` for crack and scratch; calibrated by
+    applying the defect), and a depth drawn from ``depth_range`` × the object's height (a cap for
+    cracks and scratches, whose depth follows their width). ``groove_scale`` widens cracks and
+    scratches (their half-width ranges) for low render resolutions, where a thin groove would be
+    narrower than a pixel."""
     if kind not in SUPPORTED:
         raise ValueError(f"unknown defect type {kind!r} (have: {', '.join(SUPPORTED)})")
     center = _pick_center(mesh, kind, rng)
@@ -219,24 +267,26 @@ def choose_defect(mesh: trimesh.Trimesh, kind: str, rng: np.random.Generator,
     edge = mean_edge(mesh)
     t1, t2 = _thickness(mesh, center)
     base: dict[str, Any] = {"depth": depth, "thickness": t1, "second": t2}
-    area = target * float(mesh.area)
     if kind in ("crack", "scratch"):
+        target *= THIN_AREA_SCALE
         lo_w, hi_w = CRACK_WIDTH if kind == "crack" else SCRATCH_WIDTH
-        width = max(float(rng.uniform(lo_w, hi_w)), (1.6 if kind == "crack" else 1.1) * edge)
-        factor = CRACK_DEPTH_FACTOR if kind == "crack" else SCRATCH_DEPTH_FACTOR
-        base.update(width=width, depth=min(depth * factor, 0.45 * t1), unit_paths=_crack_paths(rng, kind))
+        width = float(rng.uniform(lo_w, hi_w)) * groove_scale
+        ratio = CRACK_DEPTH_RATIO if kind == "crack" else SCRATCH_DEPTH_RATIO
+        base.update(width=width, depth_ratio=float(rng.uniform(*ratio)), unit_paths=_crack_paths(rng, kind))
         total = sum(float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum()) for p in base["unit_paths"])
-        size = area / (total * (2 * width + 2 * edge))
+        fine = edge / 2 ** _levels(edge, width)
+        size = target * float(mesh.area) / (total * (2 * width + 2 * fine))
     elif kind == "broken":
         base["noise_seed"] = int(rng.integers(0, 2**31 - 1))
-        size = float(np.sqrt(area / (2.0 * np.pi)))
+        size = float(np.sqrt(target * float(mesh.area) / (2.0 * np.pi)))
     elif kind == "hole":
-        size = float(np.sqrt(area / (np.pi * (1 + RIM_FACTOR) ** 2)))
+        size = float(np.sqrt(target * float(mesh.area) / (np.pi * (1 + RIM_FACTOR) ** 2)))
     else:
-        size = float(np.sqrt(area / np.pi))
+        size = float(np.sqrt(target * float(mesh.area) / np.pi))
     best: tuple[float, DefectParams] | None = None
     for _ in range(CALIBRATION_STEPS):
-        params = _params_at(kind, center, size, base, mesh)
+        # rounded as stored in the job, so that planning and rendering cut the very same defect
+        params = DefectParams.from_json(_params_at(kind, center, size, base, mesh).to_json())
         frac = area_fraction(mesh, apply_defect(mesh, params))
         err = abs(np.log(max(frac, 1e-9) / target))
         if best is None or err < best[0]:
@@ -273,38 +323,98 @@ def _polyline_distance(uv: np.ndarray, path: np.ndarray) -> tuple[np.ndarray, np
     return d[rows, k], s
 
 
-def _displace(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
+def _levels(edge: float, half_width: float) -> int:
+    """Edge halvings needed for about 1.5 edges per groove half-width."""
+    return int(np.clip(np.ceil(np.log2(max(edge / (half_width / 1.5), 1.0))), 0, REFINE_LEVELS))
+
+
+def _path_distance(points: np.ndarray, c: np.ndarray, t: np.ndarray, b: np.ndarray,
+                   paths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Distance in the tangent plane at ``c`` from ``points`` to the nearest path, and the taper
+    (thinner towards the path ends) at the closest point."""
+    rel = points - c
+    uv = np.stack([rel @ t, rel @ b], axis=1)
+    best = np.full(len(points), np.inf)
+    taper = np.zeros(len(points))
+    for path in paths:
+        d, s = _polyline_distance(uv, path)
+        closer = d < best
+        best[closer] = d[closer]
+        taper[closer] = np.clip(np.minimum(s, 1 - s)[closer] / 0.15, 0.3, 1.0)
+    return best, taper
+
+
+def _boundary_edges(faces: np.ndarray) -> set[tuple[int, int]]:
+    e = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    u, n = np.unique(e, axis=0, return_counts=True)
+    return set(map(tuple, u[n == 1]))
+
+
+def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
+    """Crack (V groove) or scratch (shallow U): refine along the paths, then sink the vertices
+    within the half-width along their (interpolated original) normals. All the work happens on the
+    faces near the defect; the rest of the mesh is copied as it is."""
     v = np.array(mesh.vertices, dtype=float)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
     nrm = np.array(mesh.vertex_normals, dtype=float)
     c = v[p.center]
     n0, t, b = local_frame(nrm[p.center])
     paths = [np.asarray(x, dtype=float) for x in p.paths]
-    reach = p.radius if p.kind in ("bulge", "concavity") else max(float(np.linalg.norm(x, axis=1).max()) for x in paths) + p.radius
+    reach = max(float(np.linalg.norm(x, axis=1).max()) for x in paths) + p.radius
+    edge = mean_edge(mesh)
+    # The local piece: faces along the paths, with a wide margin so that refinement (which may
+    # spread a few rings past its selection to stay conforming) never reaches its border.
+    cen = v[faces].mean(axis=1)
+    local = np.linalg.norm(cen - c, axis=1) < reach + 8 * edge
+    d_all, _ = _path_distance(cen[local], c, t, b, paths)
+    local[np.flatnonzero(local)[d_all > p.radius + 8 * edge]] = False
+    f, rest = faces[local], faces[~local]
+    border = _boundary_edges(f)
+    origin = np.arange(len(v))
+    for level in range(_levels(edge, p.radius)):
+        margin = 2.5 * edge / 2 ** level
+        near = (np.linalg.norm(v - c, axis=1) < reach + margin) & (nrm @ n0 > GROOVE_SPREAD - 0.1)
+        d, _ = _path_distance(v[f].mean(axis=1), c, t, b, paths)
+        select = near[f].all(axis=1) & (d < p.radius + margin)
+        if not select.any():
+            break
+        v, f, nrm, parent = refine(v, f, nrm, select)
+        origin = np.where(parent >= 0, origin[np.maximum(parent, 0)], -1)
+    if not border <= _boundary_edges(f):
+        raise RuntimeError(f"{p.kind} refinement reached the border of its local patch (object too small "
+                           f"for a groove of {p.radius:.4f}?)")
+    work = trimesh.Trimesh(v, f, process=False)
     dist = np.linalg.norm(v - c, axis=1)
-    patch = connected_patch(mesh, (dist < reach) & (nrm @ n0 > 0.2), p.center)
+    patch = connected_patch(work, (dist < reach) & (nrm @ n0 > GROOVE_SPREAD), p.center)
     idx = np.flatnonzero(patch)
+    best, taper = _path_distance(v[idx], c, t, b, paths)
+    x = np.minimum(best / p.radius, 1.0)
+    prof = (1 - x) if p.kind == "crack" else (1 - x ** 2)
     w = np.zeros(len(v))
-    if p.kind in ("bulge", "concavity"):
-        r = dist[idx] / p.radius
-        w[idx] = np.where(r < 1, (1 - r ** 2) ** 2, 0.0)
-    else:
-        rel = v[idx] - c
-        uv = np.stack([rel @ t, rel @ b], axis=1)
-        best = np.full(len(idx), np.inf)
-        taper = np.zeros(len(idx))
-        for path in paths:
-            d, s = _polyline_distance(uv, path)
-            closer = d < best
-            best[closer] = d[closer]
-            taper[closer] = np.clip(np.minimum(s, 1 - s)[closer] / 0.15, 0.3, 1.0)
-        x = np.minimum(best / p.radius, 1.0)
-        prof = (1 - x) ** 1.5 if p.kind == "crack" else (1 - x ** 2)
-        w[idx] = np.where(x < 1, prof * taper, 0.0)
+    # where the surface turns away from the centre's normal the groove fades out instead of ending
+    # in a step at the patch border
+    turn = np.clip((nrm[idx] @ n0 - GROOVE_SPREAD) / 0.2, 0.0, 1.0)
+    w[idx] = np.where(x < 1, prof * taper * turn * turn * (3 - 2 * turn), 0.0)
+    moved = w > 1e-6
+    v[moved] -= p.depth * w[moved, None] * nrm[moved]
+    f = np.vstack([rest, f])
+    return DefectMesh(v, f, moved, moved[f].any(axis=1), origin=origin)
+
+
+def _dent(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
+    """Bulge (+) or concavity (−): a local push along the centre's normal, ``(1 − r²)²`` of the
+    distance ``r`` from the centre (in radii). Every vertex within the radius moves (the front face,
+    and on a thin wall the face behind it, so the wall keeps its thickness), and the push falls to
+    zero with a zero slope at the radius: it blends into the surface with no seam or step."""
+    v = np.array(mesh.vertices, dtype=float)
+    n0, _, _ = local_frame(mesh.vertex_normals[p.center])
+    r = np.linalg.norm(v - v[p.center], axis=1) / p.radius
+    w = np.where(r < 1, (1 - np.minimum(r, 1) ** 2) ** 2, 0.0)
     moved = w > 1e-6
     sign = 1.0 if p.kind == "bulge" else -1.0
-    v[moved] += sign * p.depth * w[moved, None] * nrm[moved]
-    faces = np.asarray(mesh.faces)
-    return DefectMesh(v, faces, moved, moved[faces].any(axis=1), origin=np.arange(len(v)))
+    v[moved] += sign * p.depth * w[moved, None] * n0
+    f = np.asarray(mesh.faces)
+    return DefectMesh(v, f, moved, moved[f].any(axis=1), origin=np.arange(len(v)))
 
 
 def _cutter(mesh: trimesh.Trimesh, p: DefectParams) -> trimesh.Trimesh:
@@ -317,13 +427,19 @@ def _cutter(mesh: trimesh.Trimesh, p: DefectParams) -> trimesh.Trimesh:
         cyl.apply_transform(trimesh.geometry.align_vectors([0, 0, 1], n0))
         cyl.apply_translation(c + n0 * (outside - length / 2))
         return cyl
-    ball = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    # A lumpy ball (low frequencies) with sharp creases (ridged high frequencies): the fracture
+    # surface it leaves is jagged and faceted, not a smooth scoop.
+    ball = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
     g = np.random.default_rng(p.noise_seed)
     u = ball.vertices / np.linalg.norm(ball.vertices, axis=1, keepdims=True)
     bump = np.zeros(len(u))
-    for _ in range(6):
+    for _ in range(5):
         k = g.normal(size=3)
-        bump += g.uniform(0.05, 0.12) * np.sin(float(g.uniform(2, 5)) * (u @ (k / np.linalg.norm(k))) + g.uniform(0, 2 * np.pi))
+        bump += g.uniform(0.05, 0.1) * np.sin(float(g.uniform(2, 4)) * (u @ (k / np.linalg.norm(k))) + g.uniform(0, 2 * np.pi))
+    for _ in range(9):
+        k = g.normal(size=3)
+        phase = u @ (k / np.linalg.norm(k)) * float(g.uniform(7, 16)) + g.uniform(0, 2 * np.pi)
+        bump -= g.uniform(0.02, 0.045) * np.abs(np.sin(phase))
     stretch = np.diag(g.uniform(0.8, 1.25, 3))
     ball = trimesh.Trimesh((u * (1.0 + bump)[:, None]) @ stretch * p.radius, ball.faces, process=False)
     ball.apply_translation(c + 0.15 * p.radius * n0)
@@ -385,8 +501,10 @@ def apply_defect(mesh: trimesh.Trimesh, params: DefectParams) -> DefectMesh:
                          f"{len(mesh.vertices)} vertices")
     if not (params.radius > 0 and np.isfinite(params.depth)):
         raise ValueError(f"defect_params: radius must be > 0 and depth finite (got {params.radius}, {params.depth})")
-    if params.kind in DISPLACING:
-        return _displace(mesh, params)
+    if params.kind in ("crack", "scratch"):
+        return _groove(mesh, params)
+    if params.kind in ("bulge", "concavity"):
+        return _dent(mesh, params)
     if params.kind in REMOVING:
         return _remove(mesh, params)
     raise ValueError(f"unknown defect type {params.kind!r} (have: {', '.join(SUPPORTED)})")

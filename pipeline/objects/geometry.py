@@ -10,8 +10,9 @@ import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-# The cameras orbit at 15-35 degrees of elevation (manifests); 25 is the middle of that range.
-CAMERA_ELEVATION_DEG = 25.0
+# The cameras orbit low, at 8-22 degrees of elevation (scene.elevation_deg's default); defect
+# centres are chosen for a camera in the middle of that range.
+CAMERA_ELEVATION_DEG = 15.0
 
 
 # Per-mesh values that are costly to rebuild and used for every object of a category (the
@@ -121,3 +122,48 @@ def face_area_fraction(mesh_area_faces: np.ndarray, face_mask: np.ndarray, total
 
 def mean_edge(mesh: trimesh.Trimesh) -> float:
     return float(mesh.edges_unique_length.mean())
+
+
+def refine(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, select: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split the selected faces 1 → 4 at their edge midpoints, keeping the mesh conforming (no
+    T-junctions): a neighbour with one split edge is halved, one with two split edges is split
+    fully (repeated until no face has exactly two). Returns (vertices, faces, normals, parent)
+    where new vertices come after the old ones, lie exactly at edge midpoints (so an unmoved
+    refined surface is the original surface), get the normalized mean of their edge's end normals,
+    and ``parent`` is the old index of each vertex or -1 for a new one. Face orientation is kept."""
+    f = np.asarray(faces, dtype=np.int64)
+    e = np.sort(f[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    uniq, inv = np.unique(e, axis=0, return_inverse=True)
+    inv = inv.reshape(-1, 3)                       # face → its edges (ab, bc, ca)
+    split = np.zeros(len(uniq), bool)
+    split[inv[np.asarray(select, bool)].ravel()] = True
+    while True:
+        k = split[inv].sum(axis=1)
+        two = k == 2
+        if not two.any():
+            break
+        split[inv[two].ravel()] = True
+    nv = len(vertices)
+    mid_id = -np.ones(len(uniq), np.int64)
+    mids = np.flatnonzero(split)
+    mid_id[mids] = nv + np.arange(mids.size)
+    a, b = uniq[mids, 0], uniq[mids, 1]
+    v_new = np.vstack([vertices, 0.5 * (vertices[a] + vertices[b])])
+    n_mid = normals[a] + normals[b]
+    n_mid /= np.maximum(np.linalg.norm(n_mid, axis=1, keepdims=True), 1e-12)
+    n_new = np.vstack([normals, n_mid])
+    m = mid_id[inv]                                # (F, 3) midpoint ids of ab, bc, ca (-1: not split)
+    k = split[inv].sum(axis=1)
+    out = [f[k == 0]]
+    full = k == 3
+    A, B, C = f[full, 0], f[full, 1], f[full, 2]
+    m0, m1, m2 = m[full, 0], m[full, 1], m[full, 2]
+    out += [np.stack(t, axis=1) for t in ((A, m0, m2), (m0, B, m1), (m2, m1, C), (m0, m1, m2))]
+    for j in range(3):                             # one split edge j: halve from the opposite corner
+        one = (k == 1) & (m[:, j] >= 0)
+        p, q, r = f[one, j], f[one, (j + 1) % 3], f[one, (j + 2) % 3]
+        mm = m[one, j]
+        out += [np.stack((p, mm, r), axis=1), np.stack((mm, q, r), axis=1)]
+    parent = np.concatenate([np.arange(nv), -np.ones(mids.size, np.int64)])
+    return v_new, np.vstack(out), n_new, parent

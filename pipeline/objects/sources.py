@@ -56,7 +56,8 @@ class ProceduralCatalog:
         if defect:
             oc = self.cfg.objects
             rng = rng_for(self.cfg.seed, f"{category}-{index:04d}-{label}", "defect")
-            p = choose_defect(library_mesh(self.root, category), defect, rng, oc.defect_area, oc.defect_depth)
+            p = choose_defect(library_mesh(self.root, category), defect, rng, oc.defect_area, oc.defect_depth,
+                              oc.groove_scale)
             obj["defect_params"] = p.to_json()
         return defect, obj
 

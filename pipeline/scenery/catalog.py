@@ -5,6 +5,8 @@ file system's listing order."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,11 +18,13 @@ from ..ids import validate_id
 from .params import SpecError, check_hsv, check_param
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-MATERIAL_PATTERNS = ("none", "noise", "voronoi", "wave", "checker", "streaks")
-FLOOR_PATTERNS = ("noise", "brick", "checker", "voronoi", "wave")
+MATERIAL_PATTERNS = ("none", "noise", "voronoi", "wave", "checker", "streaks", "weave")
+FLOOR_PATTERNS = ("noise", "brick", "checker", "voronoi", "wave", "stone", "tread", "blotch", "weave")
 SKY_TYPES = ("single_scattering", "multiple_scattering", "preetham", "hosek_wilkie")
 LIGHT_TYPES = ("area", "point", "spot")
 HDRI_SUFFIXES = (".exr", ".hdr")
+# Where Blender keeps the HDRIs it ships (CC0, Poly Haven), relative to its versioned data folder.
+BUNDLED_HDRI_SUBDIR = Path("datafiles") / "studiolights" / "world"
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,8 @@ def _keys(d: dict[str, Any], allowed: set[str], required: set[str], where: str) 
 
 
 MATERIAL_KEYS = {"hue", "saturation", "value", "roughness", "metallic", "coat", "sheen", "pattern",
-                 "pattern_scale", "contrast", "bump"}
-UNIT = {"saturation", "value", "roughness", "metallic", "coat", "sheen", "contrast"}
+                 "pattern_scale", "contrast", "bump", "roughness_var", "scuffs"}
+UNIT = {"saturation", "value", "roughness", "metallic", "coat", "sheen", "contrast", "roughness_var", "scuffs"}
 
 
 def _check_material(spec: dict[str, Any], where: str) -> None:
@@ -99,9 +103,44 @@ def _check_light(light: Any, where: str) -> None:
         check_param(light["spot_size_deg"], f"{where}.spot_size_deg", 1, 180)
 
 
+def _check_background(bg: Any, where: str) -> None:
+    if not isinstance(bg, dict) or bg.get("type") not in ("gradient", "uniform"):
+        raise SpecError(f"{where}.type: expected 'gradient' or 'uniform'")
+    if bg["type"] == "gradient":
+        _keys(bg, {"type", "bottom_hsv", "top_hsv", "strength"}, {"type", "bottom_hsv", "top_hsv", "strength"}, where)
+        check_hsv(bg["bottom_hsv"], f"{where}.bottom_hsv")
+        check_hsv(bg["top_hsv"], f"{where}.top_hsv")
+    else:
+        _keys(bg, {"type", "color_hsv", "strength"}, {"type", "color_hsv", "strength"}, where)
+        check_hsv(bg["color_hsv"], f"{where}.color_hsv")
+    check_param(bg["strength"], f"{where}.strength", 0, 100)
+
+
+def _check_hdri(spec: dict[str, Any], where: str) -> None:
+    """A photographic HDRI that Blender ships (``image`` = its file stem), with its provenance."""
+    _keys(spec, {"kind", "image", "source", "license", "strength", "rotation_deg", "backdrop_share", "backdrop"},
+          {"kind", "image", "source", "license", "strength"}, where)
+    validate_id(str(spec["image"]), f"{where}.image")
+    for k in ("source", "license"):
+        if not isinstance(spec[k], str) or not spec[k].strip():
+            raise SpecError(f"{where}.{k}: expected a non-empty string")
+    check_param(spec["strength"], f"{where}.strength", 0, 100)
+    check_param(spec.get("rotation_deg", [0, 360]), f"{where}.rotation_deg", -360, 720)
+    share = spec.get("backdrop_share", 0.0)
+    check_param(share, f"{where}.backdrop_share", 0.0, 1.0)
+    if isinstance(share, list):
+        raise SpecError(f"{where}.backdrop_share: expected a number (a probability), got {share!r}")
+    if share > 0 and "backdrop" not in spec:
+        raise SpecError(f"{where}.backdrop: required when backdrop_share > 0")
+    if "backdrop" in spec:
+        _check_background(spec["backdrop"], f"{where}.backdrop")
+
+
 def _check_environment(spec: dict[str, Any], where: str) -> None:
     kind = spec.get("kind")
-    if kind == "sky":
+    if kind == "hdri":
+        _check_hdri(spec, where)
+    elif kind == "sky":
         _keys(spec, {"kind", "sky", "sun"}, {"kind", "sky", "sun"}, where)
         sky, sun = spec["sky"], spec["sun"]
         if not isinstance(sky, dict) or not isinstance(sun, dict):
@@ -123,29 +162,19 @@ def _check_environment(spec: dict[str, Any], where: str) -> None:
         check_param(sun.get("angle_deg", 3.0), f"{where}.sun.angle_deg", 0, 90)
     elif kind in ("studio", "indoor"):
         _keys(spec, {"kind", "background", "rotation_deg", "lights"}, {"kind", "background", "lights"}, where)
-        bg = spec["background"]
-        if not isinstance(bg, dict) or bg.get("type") not in ("gradient", "uniform"):
-            raise SpecError(f"{where}.background.type: expected 'gradient' or 'uniform'")
-        if bg["type"] == "gradient":
-            _keys(bg, {"type", "bottom_hsv", "top_hsv", "strength"}, {"type", "bottom_hsv", "top_hsv", "strength"},
-                  f"{where}.background")
-            check_hsv(bg["bottom_hsv"], f"{where}.background.bottom_hsv")
-            check_hsv(bg["top_hsv"], f"{where}.background.top_hsv")
-        else:
-            _keys(bg, {"type", "color_hsv", "strength"}, {"type", "color_hsv", "strength"}, f"{where}.background")
-            check_hsv(bg["color_hsv"], f"{where}.background.color_hsv")
-        check_param(bg["strength"], f"{where}.background.strength", 0, 100)
+        _check_background(spec["background"], f"{where}.background")
         check_param(spec.get("rotation_deg", 0), f"{where}.rotation_deg", -360, 720)
         if not isinstance(spec["lights"], list) or not spec["lights"]:
             raise SpecError(f"{where}.lights: expected a non-empty list")
         for i, light in enumerate(spec["lights"]):
             _check_light(light, f"{where}.lights[{i}]")
     else:
-        raise SpecError(f"{where}.kind: {kind!r} is not one of sky, studio, indoor")
+        raise SpecError(f"{where}.kind: {kind!r} is not one of hdri, sky, studio, indoor")
 
 
 FLOOR_KEYS = {"pattern", "color_a_hsv", "color_b_hsv", "mortar_hsv", "scale", "detail", "roughness", "metallic",
-              "bump", "brick_width", "row_height", "mortar", "square", "grain"}
+              "bump", "brick_width", "row_height", "mortar", "square", "grain", "roughness_var", "scuffs", "stains",
+              "cover"}
 
 
 def _check_floor(spec: dict[str, Any], where: str) -> None:
@@ -161,8 +190,14 @@ def _check_floor(spec: dict[str, Any], where: str) -> None:
         check_hsv(spec["mortar_hsv"], f"{where}.mortar_hsv")
         for k in ("brick_width", "row_height", "mortar"):
             check_param(spec[k], f"{where}.{k}", 0.0, 10.0)
+    if spec["pattern"] == "stone":
+        for k in ("mortar_hsv", "mortar"):
+            if k not in spec:
+                raise SpecError(f"{where}.{k}: required for the stone pattern")
+        check_hsv(spec["mortar_hsv"], f"{where}.mortar_hsv")
+        check_param(spec["mortar"], f"{where}.mortar", 0.0, 1.0)
     check_param(spec["scale"], f"{where}.scale", 0.01, 1000)
-    for k in ("roughness", "metallic", "bump"):
+    for k in ("roughness", "metallic", "bump", "roughness_var", "scuffs", "stains", "cover"):
         if k in spec:
             check_param(spec[k], f"{where}.{k}", 0.0, 1.0)
     for k in ("detail", "grain"):
@@ -216,3 +251,38 @@ def hdri_files(folder: str | Path | None) -> list[Path]:
     if not folder.is_dir():
         raise SpecError(f"scene.hdri_dir: {folder} is not a folder")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in HDRI_SUFFIXES and p.is_file())
+
+
+def bundled_hdri_dir() -> Path | None:
+    """The folder of HDRIs that Blender ships, found without importing bpy: the ``bpy`` wheel's
+    ``<version>/datafiles/studiolights/world`` (located with ``importlib.util.find_spec``), else the
+    data folder next to the binary named by ``$BLENDER``. None when neither is installed."""
+    return _bundled_dir(os.environ.get("BLENDER", ""))
+
+
+@lru_cache(maxsize=4)
+def _bundled_dir(blender: str) -> Path | None:
+    roots: list[Path] = []
+    spec = importlib.util.find_spec("bpy")
+    if spec is not None and spec.submodule_search_locations:
+        roots += [Path(p) for p in spec.submodule_search_locations]
+    if blender:
+        roots.append(Path(blender).resolve().parent)
+    for root in roots:
+        found = sorted(root.glob(f"*/{BUNDLED_HDRI_SUBDIR}"))
+        if found:
+            return found[-1]  # the newest version folder
+    return None
+
+
+def bundled_hdri(image: str, where: str = "environment") -> Path:
+    """The absolute path of Blender's bundled HDRI ``image`` (e.g. ``forest``); a clear error if missing."""
+    folder = bundled_hdri_dir()
+    if folder is None:
+        raise SpecError(f"{where}: HDRI {image!r} ships with Blender, but neither the bpy package nor $BLENDER "
+                        "was found (install the bpy wheel: make install)")
+    path = folder / f"{image}.exr"
+    if not path.is_file():
+        have = ", ".join(sorted(p.stem for p in folder.glob("*.exr")))
+        raise SpecError(f"{where}: HDRI {image!r} is not in {folder} (have: {have})")
+    return path

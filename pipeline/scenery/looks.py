@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .catalog import Catalog, hdri_files
+from .catalog import Catalog, bundled_hdri, hdri_files
 from .params import kelvin_rgb, sample, sample_int, sample_rgb
 
 WAVE_KIND = {"wood": "RINGS"}  # wave pattern per group; others use BANDS
@@ -49,6 +49,7 @@ def sample_material(rng: np.random.Generator, cat: Catalog, groups: Optional[Seq
         "pattern": pattern, "pattern_scale": sample(rng, s.get("pattern_scale", 1.0), 3),
         "wave_type": WAVE_KIND.get(group, "BANDS"), "bump": sample(rng, s.get("bump", 0.0)),
         "pattern_seed": round(float(rng.uniform(0, 100)), 3),
+        "roughness_var": sample(rng, s.get("roughness_var", 0.0)), "scuffs": sample(rng, s.get("scuffs", 0.0)),
     }
 
 
@@ -71,20 +72,40 @@ def _background(rng: np.random.Generator, bg: dict[str, Any]) -> dict[str, Any]:
     return {"type": "uniform", "color": sample_rgb(rng, bg["color_hsv"]), "strength": sample(rng, bg["strength"])}
 
 
+def _hdri_choice(rng: np.random.Generator, name: str, s: dict[str, Any]) -> dict[str, Any]:
+    """A named HDRI (shipped with Blender): rotation, strength, and whether the camera sees the
+    photograph or a plain backdrop (the HDRI still lights the scene either way)."""
+    bundled_hdri(s["image"], f"environment {name!r}")  # fail at plan time, not on a render node
+    backdrop = float(rng.uniform()) < float(s.get("backdrop_share", 0.0))
+    e = {"name": name, "kind": "hdri", "image": s["image"], "source": s["source"], "license": s["license"],
+         "rotation_deg": sample(rng, s.get("rotation_deg", [0, 360]), 3), "strength": sample(rng, s["strength"]),
+         "camera_sees": "backdrop" if backdrop else "photo", "lights": []}
+    if backdrop:
+        e["backdrop"] = _background(rng, s["backdrop"])
+    return e
+
+
 def sample_environment(rng: np.random.Generator, cat: Catalog, names: Optional[Sequence[str]] = None,
                        hdri_dir: str | Path | None = None, hdri_share: float = 0.5,
                        hdri_strength: tuple[float, float] = (0.6, 1.4)) -> dict[str, Any]:
-    """A procedural environment, or (with probability ``hdri_share`` when ``hdri_dir`` holds files)
-    an HDRI with random rotation and strength."""
-    hdris = hdri_files(hdri_dir)
-    use_hdri = bool(hdris) and float(rng.uniform()) < hdri_share
-    if use_hdri:
-        f = hdris[int(rng.integers(len(hdris)))]
+    """One environment of the pool: the catalogue's named environments (``names`` restricts them)
+    plus the HDRI files in ``hdri_dir``. When the pool holds both photographic HDRIs (named ``hdri``
+    environments or files) and procedural ones, an HDRI is drawn with probability ``hdri_share``;
+    then uniformly within the chosen part. A file gets a random rotation and a strength in
+    ``hdri_strength``; a named environment resolves its own ranges."""
+    allowed = _restrict(sorted(cat.environments), names, "scene.environments")
+    photo = [n for n in allowed if cat.environments[n]["kind"] == "hdri"] + [f"file:{f}" for f in hdri_files(hdri_dir)]
+    procedural = [n for n in allowed if cat.environments[n]["kind"] != "hdri"]
+    use_hdri = bool(photo) and (not procedural or float(rng.uniform()) < hdri_share)
+    name = _pick(rng, photo if use_hdri else procedural)
+    if name.startswith("file:"):
+        f = Path(name[len("file:"):])
         return {"name": f"hdri/{f.stem}", "kind": "hdri", "file": str(f.resolve()),
                 "rotation_deg": round(float(rng.uniform(0, 360)), 3), "strength": sample(rng, list(hdri_strength)),
-                "lights": []}
-    name = _pick(rng, _restrict(sorted(cat.environments), names, "scene.environments"))
+                "camera_sees": "photo", "lights": []}
     s = cat.environments[name]
+    if s["kind"] == "hdri":
+        return _hdri_choice(rng, name, s)
     if s["kind"] == "sky":
         sky, sun = s["sky"], s["sun"]
         return {"name": name, "kind": "sky", "sky_type": sky["type"].upper(),
@@ -99,6 +120,14 @@ def sample_environment(rng: np.random.Generator, cat: Catalog, names: Optional[S
     lights = [_light(rng, spec, rotation) for spec in s["lights"] for _ in range(sample_int(rng, spec.get("count", 1)))]
     return {"name": name, "kind": s["kind"], "background": _background(rng, s["background"]), "rotation_deg": rotation,
             "lights": lights}
+
+
+def resolve_hdri(env: dict[str, Any]) -> dict[str, Any]:
+    """``env`` with the absolute ``file`` of a Blender-shipped HDRI (jobs name it by ``image`` so
+    that ``jobs.jsonl`` does not depend on where Blender is installed); other environments as they are."""
+    if env.get("kind") != "hdri" or "file" in env:
+        return env
+    return {**env, "file": str(bundled_hdri(env["image"], f"environment {env['name']!r}"))}
 
 
 def resolve_lights(env: dict[str, Any], center: Sequence[float], radius: float) -> list[dict[str, Any]]:
@@ -130,7 +159,12 @@ def sample_floor(rng: np.random.Generator, cat: Catalog, names: Optional[Sequenc
          "roughness": sample(rng, s["roughness"]), "metallic": sample(rng, s.get("metallic", 0.0)),
          "bump": sample(rng, s.get("bump", 0.0)), "grain": sample(rng, s.get("grain", 0.0), 3),
          "rotation_deg": round(float(rng.uniform(0, 360)), 3),
-         "offset": [round(float(x), 4) for x in rng.uniform(-50, 50, size=2)]}
+         "offset": [round(float(x), 4) for x in rng.uniform(-50, 50, size=2)],
+         "pattern_seed": round(float(rng.uniform(0, 100)), 3),
+         "roughness_var": sample(rng, s.get("roughness_var", 0.0)), "scuffs": sample(rng, s.get("scuffs", 0.0)),
+         "stains": sample(rng, s.get("stains", 0.0)), "cover": sample(rng, s.get("cover", 0.5))}
+    if s["pattern"] == "stone":
+        f.update({"mortar_color": sample_rgb(rng, s["mortar_hsv"]), "mortar": sample(rng, s["mortar"])})
     if s["pattern"] == "brick":
         w = sample(rng, s["brick_width"])
         f.update({"mortar_color": sample_rgb(rng, s["mortar_hsv"]), "brick_width": w,

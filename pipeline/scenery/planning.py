@@ -26,7 +26,7 @@ def sample_scene(cfg: Config, jid: str) -> dict[str, Any]:
     return {
         "pose": sample_pose(rng_for(cfg.seed, jid, "pose"), s.yaw_deg, s.tilt_deg, s.scale),
         "camera": sample_camera(rng_for(cfg.seed, jid, "camera"), s.elevation_deg, s.distance_factor, s.lens_mm,
-                                s.jitter_deg, s.jitter_distance),
+                                s.jitter_deg, s.jitter_distance, s.center_y, s.fstop),
         "material": sample_material(rng_for(cfg.seed, jid, "material"), cat, s.material_groups),
         "environment": sample_environment(rng_for(cfg.seed, jid, "environment"), cat, s.environments, s.hdri_dir,
                                           s.hdri_share, s.hdri_strength),
