@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown stage(s): {sorted(bad)}", file=sys.stderr)
         return 2
     status = train(args.config, args.data, run_dir, stages, not args.no_progress)
-    print("done: " + ", ".join(f"{k} {v.get('seconds', '')} s" for k, v in status["stages"].items()))
+    from . import dist
+
+    if dist.is_main():
+        print("done: " + ", ".join(f"{k} {v.get('seconds', '')} s" for k, v in status["stages"].items()))
     return 0
 
 

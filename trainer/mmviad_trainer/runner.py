@@ -156,11 +156,11 @@ def _traces(cfg: dict[str, Any], data: Path, run_dir: Path, records: list[dict[s
         new, new_counts = synthesize_sharded(todo, teacher, progress, int(cfg["teacher"].get("workers", 1)))
         kept += new
         for k, v in new_counts.items():
-            counts[k] = counts.get(k, 0) + v
+            counts[k] = counts.get(k, 0) + v if isinstance(v, int) else v
         counts["attempted"] = sorted(attempted | {r["clip_id"] for r in todo})
         if dist.is_main():
             write_traces(kept, counts, tdir)
-            shown = {k: v for k, v in new_counts.items() if k not in ("kept", "total", "discarded")}
+            shown = {k: v for k, v in new_counts.items() if k not in ("kept", "total", "discarded", "per_rank")}
             print(f"traces: kept {new_counts.get('kept', 0)} of {new_counts['total']} (discarded: {shown})")
         dist.barrier()
     return {r["clip_id"]: r["trace"] for r in kept}
@@ -239,6 +239,12 @@ def run_sft(cfg: dict[str, Any], rows: list[dict[str, Any]], init: str, run_dir:
                                        cfg["prompt"]["domain_knowledge"], d["blank_video"]),
         peft_config=_lora_config(s["lora"]) if s["finetune"] == "lora" else None, callbacks=callbacks)
     _attach(trainer, callbacks)
+    # Qwen3-VL declares accepts_loss_kwargs=False, so transformers would not count the label tokens
+    # of the whole step and each rank/micro-batch would average its own tokens: the loss would change
+    # with the number of GPUs and gradient_accumulation_steps. TRL's SFT loss divides by that count
+    # itself when it is given, so turn the counting on: every configuration then optimises the token
+    # mean over the global batch (tests/test_distributed.py checks 1 vs 2 processes).
+    trainer.model_accepts_loss_kwargs = True
     trainer.train(resume_from_checkpoint=_last_checkpoint(stage))
     return str(save_final(trainer, processor, final, init, s["finetune"] == "lora", m["dtype"]))
 

@@ -94,7 +94,9 @@ def synthesize_sharded(records: list[dict[str, Any]], teacher: Teacher, progress
     total: Counter = Counter()
     for _, c in parts:
         total.update(c)
-    return [by_id[r["clip_id"]] for r in records if r["clip_id"] in by_id], dict(total)
+    out = dict(total)
+    out["per_rank"] = [c.get("total", 0) for _, c in parts]  # clips each rank's teacher wrote
+    return [by_id[r["clip_id"]] for r in records if r["clip_id"] in by_id], out
 
 
 def write_traces(rows: list[dict[str, Any]], counts: dict[str, int], out_dir: Path) -> Path:
