@@ -14,10 +14,23 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start
                   "<|image_pad|>", "<|video_pad|>"]
 
 
+# words of the question options and the trace templates' scene slots (object groups, materials,
+# environments): in the corpus so that prompts and traces tokenize short, which is most of a CPU step
+_SCENE_WORDS = ("vase cup bottle bowl cap helmet ashtray bucket jar tap eraser headset microphone chair desk "
+                "shelf bag knife screen cabinet plastic matte glossy clay ceramic glazed metal brushed rubber wood "
+                "studio white cyc grey three point overhead softbox outdoor indoor warehouse workshop good")
+
+
 def _corpus() -> list[str]:
+    from pipeline.grammar import Q1_OPTIONS, Q1_TEXT, Q2_TEXT, Q3_TEXT, Q4_TEXT
+
     from . import prompts, teacher
 
-    texts = [prompts.SYSTEM_PROMPT, prompts.RESPONSE_FORMAT, *prompts.DEFECT_KNOWLEDGE.values(),
+    questions = [f"The clip lasts 2.00 seconds.\nQ1. {Q1_TEXT} Options: A: {Q1_OPTIONS['A']} B: {Q1_OPTIONS['B']}",
+                 f"Q2. {Q2_TEXT} Options: A: hole B: bulge C: crack D: scratch E: good F: concavity G: broken",
+                 f"Q3. {Q3_TEXT} Options: A: vase B: cup C: bowl D: bottle", f"Q4. {Q4_TEXT}"]
+    texts = [prompts.SYSTEM_PROMPT, prompts.RESPONSE_FORMAT, *prompts.DEFECT_KNOWLEDGE.values(), *questions,
+             _SCENE_WORDS,
              *teacher._GLOBAL, *teacher._SEG_CLEAN, *teacher._SEG_DEFECT, *teacher._THINK_DEFECT,
              *teacher._THINK_CLEAN, "system user assistant <think> </think> seconds",
              "<global_perception></global_perception><segment_perception></segment_perception>",
@@ -26,7 +39,7 @@ def _corpus() -> list[str]:
     return texts * 4
 
 
-def build_tokenizer(vocab_size: int = 480) -> Any:
+def build_tokenizer(vocab_size: int = 1024) -> Any:
     """A byte-level BPE with Qwen's special tokens at ids 0–6, wrapped as a transformers tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

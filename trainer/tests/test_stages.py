@@ -140,3 +140,26 @@ def test_vllm_request_carries_the_clip(smoke_data):
     assert arr.shape == (4, 64, 64, 3) and arr.dtype.name == "uint8"
     assert meta["frames_indices"] == [2, 7, 12, 17] and meta["fps"] == 10.0
     assert req["mm_processor_kwargs"] == {"do_sample_frames": False} and req["prompt"] == "<prompt>"
+
+
+def test_blank_video_keeps_times_and_drops_content(smoke_data):
+    import numpy as np
+
+    from mmviad_trainer.video import load_clip
+
+    path = smoke_data / "clips" / "vase0-0000-concavity-t0-c0.mp4"
+    real, blank = load_clip(path, 4, (64, 64)), load_clip(path, 4, (64, 64), blank=True)
+    assert blank.metadata() == real.metadata() and [f.size for f in blank.frames] == [f.size for f in real.frames]
+    assert all(not np.asarray(f).any() for f in blank.frames) and any(np.asarray(f).any() for f in real.frames)
+
+
+def test_tiny_size_overrides():
+    from mmviad_trainer.tiny import build_model, build_tokenizer
+
+    tok = build_tokenizer()
+    m = build_model(tok, size={"hidden": 128, "layers": 3, "vision_hidden": 64})
+    t = m.config.text_config
+    assert (t.hidden_size, t.num_hidden_layers, t.head_dim, sum(t.rope_parameters["mrope_section"])) == (128, 3, 32, 16)
+    assert m.config.vision_config.out_hidden_size == 128
+    with pytest.raises(ValueError, match="unknown key"):
+        build_model(tok, size={"width": 3})
