@@ -34,7 +34,7 @@ NUM_SHARDS ?=
 OUT_ARG := $(if $(OUT),--out $(OUT))
 SHARDS_ARG := $(if $(NUM_SHARDS),--num-shards $(NUM_SHARDS))
 
-.PHONY: help install install-train install-labelstudio install-lmms render train test bench clean
+.PHONY: help install install-train install-labelstudio install-lmms render train test bench bench-learn clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -105,6 +105,10 @@ test: $(STAMP) $(TRAIN_STAMP) $(LS_STAMP) $(LMMS_STAMP)  ## run the test suites 
 
 bench: $(STAMP)  ## render-pipeline benchmark: medians and ratios against the bare Blender render
 	$(BIN)/python bench/render_bench.py $(BENCH_ARGS)
+
+bench-learn: $(STAMP) $(TRAIN_STAMP)  ## trainer learning check: tiny model on 36 rendered clips, video vs blank frames (long)
+	test -f out/learn/qa/standard/train.jsonl || $(BIN)/mmviad build --config trainer/bench/learn_data.yaml --out out/learn
+	$(TRAIN_BIN)/python trainer/bench/learn_from_video.py --data out/learn --out out/learn-bench
 
 clean:  ## remove outputs (keeps .venv)
 	rm -rf out

@@ -23,13 +23,21 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="traces → PS-SFT → VISTA-GRPO → eval (skips finished stages, resumes checkpoints)")
     common(t)
     t.add_argument("--stages", default="sft,grpo,eval", help="comma-separated subset of sft,grpo,eval (default: %(default)s)")
-    tr = sub.add_parser("traces", help="only write and filter the PS-SFT traces")
+    tr = sub.add_parser("traces", help="only draw the SFT/GRPO clip sets and write and filter the PS-SFT traces")
     common(tr)
+    pl = sub.add_parser("plot", help="draw a run's training curves (loss, reward components, eval) to a PNG")
+    pl.add_argument("--run-dir", type=Path, required=True, help="a run folder written by `train`")
+    pl.add_argument("--out", type=Path, default=None, help="PNG path (default: <run-dir>/curves.png)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.cmd == "plot":
+        from .plot import plot_run
+
+        print(plot_run(args.run_dir, args.out))
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1") if args.config.name == "cpu-smoke.yaml" else None
     from .config import load_config
     from .runner import prepare_rows, train
@@ -38,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "traces":
         cfg = load_config(args.config)
         rows = prepare_rows(cfg, args.data, Path(run_dir or args.data / "train" / cfg["name"]), not args.no_progress)
-        print(f"{len(rows)} training rows with traces")
+        print(f"{len(rows['sft'])} SFT rows with traces, {len(rows['grpo'])} GRPO rows")
         return 0
     stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
     bad = set(stages) - {"sft", "grpo", "eval"}
@@ -46,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown stage(s): {sorted(bad)}", file=sys.stderr)
         return 2
     status = train(args.config, args.data, run_dir, stages, not args.no_progress)
-    print("done: " + ", ".join(f"{k} {v.get('seconds', '')} s" for k, v in status["stages"].items()))
+    from . import dist
+
+    if dist.is_main():
+        print("done: " + ", ".join(f"{k} {v.get('seconds', '')} s" for k, v in status["stages"].items()))
     return 0
 
 

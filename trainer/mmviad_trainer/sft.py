@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from .processor import chat_template
 from .prompts import prompt_messages
-from .video import decode_clip
-from pathlib import Path
+from .video import load_clip
 
 
 @dataclass
@@ -28,6 +28,7 @@ class VideoSFTCollator:
     num_frames: int
     frame_size: tuple[int, int]
     domain_knowledge: bool = True
+    blank_video: bool = False  # control runs: every frame black
 
     def __post_init__(self) -> None:
         self.template = chat_template(training=True)
@@ -35,7 +36,7 @@ class VideoSFTCollator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         convs, metas = [], []
         for r in rows:
-            clip = decode_clip(Path(r["video_path"]), self.num_frames, tuple(self.frame_size))
+            clip = load_clip(Path(r["video_path"]), self.num_frames, tuple(self.frame_size), self.blank_video)
             msgs = prompt_messages(clip.frames, json.loads(r["record"]), self.domain_knowledge)
             msgs.append({"role": "assistant", "content": [{"type": "text", "text": r["trace"]}]})
             convs.append(msgs)

@@ -1,7 +1,9 @@
-"""PS-SFT trace teachers: a seeded template teacher (no model) and an OpenAI-compatible LLM teacher.
+"""PS-SFT trace teachers: a seeded template teacher (no model) and an OpenAI-compatible VLM teacher
+that receives the clip's frames.
 
 A teacher turns one QA record (object, material, environment, defect, visible intervals and the
-four questions with their answers) into a perception-structured trace::
+four questions with their answers; the OpenAI teacher also the sampled frames with their times)
+into a perception-structured trace::
 
     <global_perception>…</global_perception><segment_perception>…</segment_perception>
     <think>…</think><answer><q1>…</q1><q2>…</q2><q3>…</q3><q4>…</q4></answer>
@@ -11,7 +13,8 @@ Every trace, whichever teacher wrote it, then goes through :func:`traces.check_t
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import io
 import json
 import os
 import random
@@ -19,16 +22,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from pipeline.grammar import format_answer, format_intervals, format_seconds, format_structured
+from pipeline.seeds import derive_seed
 
 from .records import ground_truth
-
-
-def derive_seed(seed: int, key: str, purpose: str) -> int:
-    """``sha256(f"{seed}/{key}/{purpose}")`` as a 63-bit int (never Python's salted ``hash()``)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}/{key}/{purpose}".encode()).digest(), "big") >> 193
 
 
 class Teacher(Protocol):
@@ -112,10 +112,20 @@ class TemplateTeacher:
         return format_structured(glob, " ".join(segs), think, format_answer(gt.q1, gt.q2, gt.q3, iv))
 
 
-def teacher_prompt(rec: dict[str, Any]) -> list[dict[str, str]]:
-    """Chat messages asking an LLM to write the trace for one clip from its ground truth."""
+TEACHER_SYSTEM = (
+    "You write training traces for a video inspection model. You are shown frames of a short clip, each "
+    "with its time in seconds, and the clip's ground truth. Describe what the frames actually show: the "
+    "object, its surface, and, segment by segment with times, where a defect is or is not visible. Then "
+    "reason to the given answers. Output exactly: <global_perception>…</global_perception>"
+    "<segment_perception>…</segment_perception><think>…</think><answer><q1>LETTER</q1><q2>LETTER</q2>"
+    "<q3>LETTER</q3><q4>[[start, end], …]</q4></answer> and nothing else. Answer Q1–Q3 with the option "
+    "letter only. Never mention that you were given the answers.")
+
+
+def ground_truth_facts(rec: dict[str, Any]) -> dict[str, Any]:
+    """What the teacher is told about a clip besides its frames: scene facts, questions, answers."""
     gt = ground_truth(rec)
-    facts = {
+    return {
         "object_group": rec.get("group"), "object_category": rec.get("category"),
         "material": rec.get("material"), "environment": rec.get("environment"),
         "defect": rec.get("defect") if gt.intervals else None, "clip_duration_s": gt.duration,
@@ -124,28 +134,60 @@ def teacher_prompt(rec: dict[str, Any]) -> list[dict[str, str]]:
                       for q in ("q1", "q2", "q3")} | {"q4": {"question": rec["q4"].get("question")}},
         "answers": {"q1": gt.q1, "q2": gt.q2, "q3": gt.q3, "q4": format_intervals(gt.intervals)},
     }
-    system = ("You write training traces for a video inspection model. Describe what a viewer of the clip "
-              "would perceive, then reason to the given answers. Output exactly: <global_perception>…"
-              "</global_perception><segment_perception>…</segment_perception><think>…</think><answer><q1>"
-              "LETTER</q1><q2>LETTER</q2><q3>LETTER</q3><q4>[[start, end], …]</q4></answer> and nothing else. "
-              "Never mention that you were given the answers.")
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": "Ground truth for the clip:\n" + json.dumps(facts, indent=1)}]
+
+
+def jpeg_data_url(image: Any, quality: int = 85) -> str:
+    """A PIL image as a ``data:image/jpeg;base64,…`` URL (OpenAI ``image_url`` content part)."""
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def teacher_messages(rec: dict[str, Any], frames: list[Any], timestamps: list[float],
+                     quality: int = 85) -> list[dict[str, Any]]:
+    """Chat messages for one clip: the sampled frames as ``image_url`` parts, each preceded by its
+    time (``t = 0.40 s``), then the ground truth as JSON."""
+    if len(frames) != len(timestamps):
+        raise ValueError(f"{len(frames)} frames but {len(timestamps)} timestamps")
+    content: list[dict[str, Any]] = [{"type": "text", "text": f"{len(frames)} frames of the clip, in order:"}]
+    for img, t in zip(frames, timestamps):
+        content.append({"type": "text", "text": f"t = {format_seconds(t)} s"})
+        content.append({"type": "image_url", "image_url": {"url": jpeg_data_url(img, quality)}})
+    content.append({"type": "text", "text": "Ground truth for the clip:\n" + json.dumps(ground_truth_facts(rec), indent=1)})
+    return [{"role": "system", "content": TEACHER_SYSTEM}, {"role": "user", "content": content}]
 
 
 @dataclass
 class OpenAITeacher:
-    """Any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, commercial APIs)."""
+    """Any OpenAI-compatible ``/chat/completions`` endpoint with vision input (vLLM, commercial APIs).
+
+    It *looks* at the clip: ``num_frames`` uniform frames (PyAV, real timestamps) of
+    ``<data_root>/<rec["video"]>`` go into the request as images, with the ground truth, so the
+    perception sections can describe the video rather than the metadata.
+    """
     base_url: str
     model: str
+    data_root: Optional[Path] = None
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 0.7
-    timeout_s: float = 60.0
+    timeout_s: float = 120.0
     retries: int = 3
+    num_frames: int = 8
+    frame_size: tuple[int, int] = (448, 256)
+    jpeg_quality: int = 85
     name: str = "openai"
 
+    def messages(self, rec: dict[str, Any]) -> list[dict[str, Any]]:
+        """The request messages for one record (decodes its clip)."""
+        from .video import decode_clip
+
+        if self.data_root is None:
+            raise ValueError("OpenAITeacher needs data_root to read the clips")
+        clip = decode_clip(Path(self.data_root) / rec["video"], self.num_frames, tuple(self.frame_size))
+        return teacher_messages(rec, clip.frames, clip.timestamps, self.jpeg_quality)
+
     def write(self, rec: dict[str, Any]) -> str:
-        body = json.dumps({"model": self.model, "messages": teacher_prompt(rec),
+        body = json.dumps({"model": self.model, "messages": self.messages(rec),
                            "temperature": self.temperature}).encode()
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.api_key_env)
@@ -166,8 +208,12 @@ class OpenAITeacher:
         raise RuntimeError(f"teacher {url} failed for {rec['clip_id']} after {self.retries + 1} tries: {last}")
 
 
-def make_teacher(cfg: dict[str, Any], seed: int) -> Teacher:
-    """``{"kind": "template"}`` or ``{"kind": "openai", "base_url": …, "model": …}``."""
+OPENAI_KEYS = ("kind", "base_url", "model", "api_key_env", "temperature", "timeout_s", "retries", "num_frames",
+               "frame_size", "jpeg_quality", "workers")
+
+
+def make_teacher(cfg: dict[str, Any], seed: int, data_root: Optional[Path] = None) -> Teacher:
+    """``{"kind": "template"}`` or ``{"kind": "openai", "base_url": …, "model": …, …}``."""
     kind = cfg.get("kind", "template")
     if kind == "template":
         return TemplateTeacher(seed=seed)
@@ -175,7 +221,16 @@ def make_teacher(cfg: dict[str, Any], seed: int) -> Teacher:
         missing = [k for k in ("base_url", "model") if not cfg.get(k)]
         if missing:
             raise ValueError(f"teacher.kind=openai needs {missing}")
-        return OpenAITeacher(base_url=cfg["base_url"], model=cfg["model"],
+        unknown = sorted(set(cfg) - set(OPENAI_KEYS))
+        if unknown:
+            raise ValueError(f"teacher: unknown key(s) {unknown} (known: {list(OPENAI_KEYS)})")
+        size = tuple(cfg.get("frame_size", (448, 256)))
+        if len(size) != 2 or size[0] % 32 or size[1] % 32:
+            raise ValueError(f"teacher.frame_size {list(size)} must be [W, H], multiples of 32")
+        return OpenAITeacher(base_url=cfg["base_url"], model=cfg["model"], data_root=data_root,
                              api_key_env=cfg.get("api_key_env", "OPENAI_API_KEY"),
-                             temperature=float(cfg.get("temperature", 0.7)))
+                             temperature=float(cfg.get("temperature", 0.7)),
+                             timeout_s=float(cfg.get("timeout_s", 120.0)), retries=int(cfg.get("retries", 3)),
+                             num_frames=int(cfg.get("num_frames", 8)), frame_size=size,  # type: ignore[arg-type]
+                             jpeg_quality=int(cfg.get("jpeg_quality", 85)))
     raise ValueError(f"unknown teacher.kind {kind!r} (template | openai)")

@@ -69,6 +69,20 @@ def decode_clip(path: Path, num_frames: int, size: tuple[int, int], fps_hint: fl
     return Clip(frames=frames, fps=fps, frames_indices=idx, total_num_frames=len(all_frames))
 
 
+def blank_clip(clip: Clip) -> Clip:
+    """The same clip with every frame black (same size, indices and timestamps): the control input
+    that shows whether a model's answers come from the video or from the prompt alone."""
+    frames = [Image.new("RGB", f.size) for f in clip.frames]
+    return Clip(frames=frames, fps=clip.fps, frames_indices=list(clip.frames_indices),
+                total_num_frames=clip.total_num_frames)
+
+
+def load_clip(path: Path, num_frames: int, size: tuple[int, int], blank: bool = False) -> Clip:
+    """:func:`decode_clip`, or its :func:`blank_clip` when ``blank`` (config ``data.blank_video``)."""
+    clip = decode_clip(path, num_frames, size)
+    return blank_clip(clip) if blank else clip
+
+
 def write_test_mp4(path: Path, frames: list[np.ndarray], fps: int) -> None:
     """Encode RGB uint8 frames to H.264 MP4 (used by test fixtures)."""
     from fractions import Fraction

@@ -1,5 +1,7 @@
-"""Fixtures: a self-contained tiny dataset (QA JSONL in the DESIGN §4 format + MP4s written with
-PyAV, no Blender) and a tiny Qwen3-VL checkpoint built in code."""
+"""Fixtures: the pipeline's own output (``data/smoke``: QA files and clips that `mmviad build` of
+manifests/smoke.yaml wrote; regenerate with ``data/regenerate.py``), a hand-written dataset for
+cases the smoke build lacks (several intervals, a defective object with nothing visible) and a
+tiny Qwen3-VL checkpoint built in code."""
 
 from __future__ import annotations
 
@@ -45,6 +47,16 @@ RECORDS = [
     make_record("bowl0-0000-hole-t0-c0", "bowl", "hole", [[0.8, 1.5]], split="test"),
     make_record("bowl0-0001-good-t0-c0", "bowl", None, [], split="test"),
 ]
+
+
+SMOKE_DATA = Path(__file__).resolve().parent / "data" / "smoke"
+
+
+@pytest.fixture(scope="session")
+def smoke_data() -> Path:
+    """The committed `mmviad build` output of the smoke config (6 train / 3 test clips per protocol)."""
+    assert (SMOKE_DATA / "qa" / "standard" / "train.jsonl").exists(), "run trainer/tests/data/regenerate.py"
+    return SMOKE_DATA
 
 
 @pytest.fixture(scope="session")

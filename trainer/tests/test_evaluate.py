@@ -27,7 +27,7 @@ def eval_data(dataset, tmp_path_factory):
     test = [json.loads(x) for x in (root / "qa/standard/test.jsonl").read_text().splitlines()]
     # a third test clip whose Q3 options are other words, so prompts differ in length and a batch pads
     extra = {**train[2], "split": "test"}
-    extra["q3"] = {**extra["q3"], "options": {"A": "cup", "B": "helmet", "C": "ashtray", "D": "microphone"},
+    extra["q3"] = {**extra["q3"], "options": {"A": "cup", "B": "helmet", "C": "ashtray", "D": "microphone on a tall stand"},
                    "answer": "A"}
     test.append(extra)
     (root / "qa/standard/test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
@@ -36,7 +36,7 @@ def eval_data(dataset, tmp_path_factory):
 
 def _cfg(smoke_cfg):
     cfg = json.loads(json.dumps(smoke_cfg))
-    cfg["eval"].update(max_clips=None, max_new_tokens=16)
+    cfg["eval"].update(max_clips=None, max_new_tokens=16, batch_size=4)  # mmviad eval's default batch
     return cfg
 
 

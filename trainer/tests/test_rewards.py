@@ -49,53 +49,89 @@ def test_format_failures(bad):
     assert format_reward([bad]) == [0.0]
 
 
-def test_answer_reward_q1_and_q3():
+def test_answer_reward_is_r_ano_plus_r_obj():
+    """Paper: R_ans = R_ano + R_obj, each 1 when right and 0 when wrong (0, 1 or 2)."""
     out = answer_reward([resp("A", "C", "B", "[]"), resp("A", "C", "A", "[]"), resp("B", "C", "B", "[]"),
                          resp("B", "C", "A", "[]"), "garbage"], solution=[sol(REC)] * 5)
-    assert out == [1.0, 0.5, 0.5, 0.0, 0.0]
+    assert out == [2.0, 1.0, 1.0, 0.0, 0.0]
 
 
 def test_answer_reward_accepts_option_text():
-    assert answer_reward([resp("A: Yes", "C", "vase", "[]")], solution=[sol(REC)]) == [1.0]
+    assert answer_reward([resp("A: Yes", "C", "vase", "[]")], solution=[sol(REC)]) == [2.0]
 
 
-def test_defect_gate():
+def test_defect_gate_and_its_ablation():
     s = [sol(REC)] * 3
     # right type with right q1; right type but q1 wrong (gate closes); wrong type
-    assert defect_reward([resp("A", "C", "B", "[]"), resp("B", "C", "B", "[]"), resp("A", "D", "B", "[]")],
-                         solution=s) == [1.0, 0.0, 0.0]
+    comps = [resp("A", "C", "B", "[]"), resp("B", "C", "B", "[]"), resp("A", "D", "B", "[]")]
+    assert defect_reward(comps, solution=s) == [1.0, 0.0, 0.0]
     assert defect_reward([resp("B", "E", "A", "[]"), resp("A", "E", "A", "[]")], solution=[sol(GOOD)] * 2) == [1.0, 0.0]
+    ungated = build_rewards(["defect"], defect_gate=False)[0]
+    assert ungated.__name__ == "defect_reward"
+    assert ungated(comps, solution=s) == [1.0, 1.0, 0.0]  # Table 5 "w/o gate": Q2 alone decides
 
 
-def test_temporal_every_case():
-    assert temporal_score([], []) == K.empty_reward                      # M=0, N=0
-    assert temporal_score([], [[0.4, 1.2]]) == K.miss_penalty            # M=0, N>0
-    assert temporal_score([[0.1, 0.5]], []) == K.hallucination_penalty   # M>0, N=0
-    assert temporal_score(None, [[0.4, 1.2]]) == K.unparseable_penalty   # unreadable
-    # M>0, N>0: exact match → IoU 1 + full discovery bonus
-    assert temporal_score([[0.4, 1.2]], [[0.4, 1.2]]) == pytest.approx(1.0 + K.discovery_bonus)
-    # partial overlap above the discovery IoU: IoU 0.6/0.8 plus the bonus; below it: IoU only
-    assert temporal_score([[0.6, 1.2]], [[0.4, 1.2]]) == pytest.approx(0.75 + K.discovery_bonus)
-    assert temporal_score([[0.9, 1.2]], [[0.4, 1.2]]) == pytest.approx(0.375)
-    # one of two GT intervals found: half the bonus
-    assert temporal_score([[0.0, 0.5]], [[0.0, 0.5], [1.3, 2.0]]) == pytest.approx(1.0 + 0.5 * K.discovery_bonus)
-    # extra intervals cost count_penalty each
-    assert temporal_score([[0.4, 1.2], [1.5, 1.6], [1.7, 1.8]], [[0.4, 1.2]]) == pytest.approx(
-        1.0 + K.discovery_bonus - 2 * K.count_penalty)
-    # disjoint prediction: floored at the hallucination penalty
+def test_temporal_the_four_cases_of_the_figure():
+    assert temporal_score([], []) == K.empty_reward == 1.0                # (i)   M=0, N=0: reward 1
+    assert temporal_score([], [[0.4, 1.2]]) == -K.alpha_pen              # (ii)  M=0, N>0: penalty
+    assert temporal_score([[0.1, 0.5]], []) == -K.alpha_pen              # (iii) M>0, N=0: the same penalty
+    assert temporal_score([[0.4, 1.2]], [[0.4, 1.2]]) == pytest.approx(1.0)  # (iv) exact match
+    assert temporal_score(None, [[0.4, 1.2]]) == -K.unparseable_penalty   # unreadable: below every case
+
+
+def test_temporal_match_rewards_overlap_and_discovery():
+    b, lam = K.discovery_weight, K.count_penalty
+    # more overlap pays more
+    assert temporal_score([[0.6, 1.2]], [[0.4, 1.2]]) == pytest.approx((1 - b) * 0.75 + b)
+    # poor boundaries: a small overlap still earns the full discovery share (any overlap counts) ...
+    poor = temporal_score([[1.1, 1.5]], [[0.4, 1.2]])
+    assert poor == pytest.approx((1 - b) * 0.1 / 1.1 + b)
+    # ... while a prediction next to the interval, overlapping nothing, earns nothing
+    assert temporal_score([[1.2, 1.5]], [[0.4, 1.2]]) == pytest.approx(0.0)
+    assert poor > 0.25
+
+
+def test_temporal_count_penalty_both_ways():
+    b, lam = K.discovery_weight, K.count_penalty
+    gt2 = [[0.0, 0.5], [1.3, 2.0]]
+    # under-segmentation: one interval for two GT intervals (M−N = −1)
+    under = temporal_score([[0.0, 0.5]], gt2)
+    assert under == pytest.approx((1 - b) * 0.5 / 1.2 + b * 0.5 - lam)
+    # one interval spanning both GT intervals: IoU 1.2/2.0, both discovered, |M−N| = 1
+    assert temporal_score([[0.0, 2.0]], gt2) == pytest.approx((1 - b) * 0.6 + b - lam)
+    # over-segmentation: the exact interval plus two extra ones costs 2λ beyond the IoU loss
+    over = temporal_score([[0.4, 1.2], [1.5, 1.6], [1.7, 1.8]], [[0.4, 1.2]])
+    assert over == pytest.approx((1 - b) * 0.8 / 1.0 + b - 2 * lam)
+    # the exact split scores 1, better than either
+    assert temporal_score(gt2, gt2) == pytest.approx(1.0)
+    assert max(under, over) < 0.8
+    # spraying intervals is floored at the miss penalty
     many = [[1.5 + 0.01 * i, 1.505 + 0.01 * i] for i in range(20)]
-    assert temporal_score(many, [[0.0, 0.2]]) == K.hallucination_penalty
+    assert temporal_score(many, [[0.0, 0.2]]) == -K.alpha_pen
+
+
+def test_flat_iou_ablation():
+    flat = TemporalConstants(mode="flat_iou")
+    assert temporal_score([], [], flat) == 0.0            # no reward for a correct empty answer
+    assert temporal_score([], [[0.4, 1.2]], flat) == 0.0  # and no penalty for a miss ...
+    assert temporal_score([[0.1, 0.5]], [], flat) == 0.0  # ... or a hallucination
+    assert temporal_score(None, [[0.4, 1.2]], flat) == 0.0
+    assert temporal_score([[0.6, 1.2]], [[0.4, 1.2]], flat) == pytest.approx(0.75)
+    fn = build_rewards(["temporal"], {"mode": "flat_iou"})[0]
+    assert fn([resp("A", "C", "B", "[[0.6, 1.2]]")], solution=[sol(REC)]) == pytest.approx([0.75])
 
 
 def test_temporal_reward_reads_q4_and_constants_are_configurable():
     comps = [resp("A", "C", "B", "[[0.4, 1.2]]"), resp("A", "C", "B", "[]"), resp("A", "C", "B", "soon")]
     assert temporal_reward(comps, solution=[sol(REC)] * 3) == pytest.approx(
-        [1.0 + K.discovery_bonus, K.miss_penalty, K.unparseable_penalty])
-    fn = build_rewards(["temporal"], {"miss_penalty": -2.0})[0]
-    assert fn.__name__ == "temporal"
+        [1.0, -K.alpha_pen, -K.unparseable_penalty])
+    fn = build_rewards(["temporal"], {"alpha_pen": 2.0})[0]
+    assert fn.__name__ == "temporal_reward"
     assert fn([comps[1]], solution=[sol(REC)]) == [-2.0]
     with pytest.raises(ValueError, match="unknown temporal"):
         build_rewards(["temporal"], {"nope": 1.0})
+    with pytest.raises(ValueError, match="mode must be one of"):
+        build_rewards(["temporal"], {"mode": "fuzzy"})
     with pytest.raises(ValueError, match="unknown reward"):
         build_rewards(["bogus"])
 
@@ -104,3 +140,13 @@ def test_trl_signature_extra_kwargs_ignored():
     out = format_reward([resp("A", "C", "B", "[]")], prompts=["p"], completion_ids=[[1]], trainer_state=None,
                         solution=[sol(REC)], clip_id=["x"])
     assert out == [1.0]
+
+
+def test_docstring_examples():
+    """The doctests in rewards.py quote the paper's rules with worked examples; run them here."""
+    import doctest
+
+    from mmviad_trainer import rewards
+
+    result = doctest.testmod(rewards, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 20 and result.failed == 0

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.grammar import parse_response
 
 from mmviad_trainer.records import DatasetError, ground_truth, load_split, validate_record
-from mmviad_trainer.teacher import OpenAITeacher, TemplateTeacher
+from mmviad_trainer.teacher import OpenAITeacher, TemplateTeacher, make_teacher
 from mmviad_trainer.traces import check_trace, synthesize
+from mmviad_trainer.video import decode_clip
 
 from conftest import RECORDS
 
@@ -74,13 +79,16 @@ def test_filter_discards_and_counts():
 
 
 class _ChatServer(BaseHTTPRequestHandler):
-    reply = ""
+    """A local OpenAI-compatible /chat/completions endpoint that records each request and answers
+    with the next queued reply."""
+    replies: list = []
     seen: list = []
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _ChatServer.seen.append((self.path, body, self.headers.get("Authorization")))
-        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": _ChatServer.reply}}]}).encode()
+        reply = _ChatServer.replies.pop(0)
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -91,27 +99,82 @@ class _ChatServer(BaseHTTPRequestHandler):
         pass
 
 
-def test_openai_teacher_over_http(monkeypatch):
-    rec = RECORDS[1]
-    _ChatServer.reply = TemplateTeacher(seed=9).write(rec)
+@pytest.fixture()
+def chat_server():
     server = HTTPServer(("127.0.0.1", 0), _ChatServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    _ChatServer.seen, _ChatServer.replies = [], []
     try:
-        monkeypatch.setenv("TEST_TEACHER_KEY", "sk-test")
-        t = OpenAITeacher(base_url=f"http://127.0.0.1:{server.server_port}/v1", model="m",
-                          api_key_env="TEST_TEACHER_KEY", retries=0)
-        kept, counts = synthesize([rec], t, progress=False)
+        yield f"http://127.0.0.1:{server.server_port}/v1"
     finally:
         server.shutdown()
-    assert counts["kept"] == 1 and kept[0]["teacher"] == "openai"
-    path, body, auth = _ChatServer.seen[-1]
+        server.server_close()
+
+
+def _images_and_times(body: dict) -> tuple[list, list[str], str]:
+    """The decoded images, the time labels before them and the last text part of a request."""
+    user = body["messages"][1]["content"]
+    images, times = [], []
+    for prev, part in zip(user, user[1:]):
+        if part["type"] == "image_url":
+            url = part["image_url"]["url"]
+            assert url.startswith("data:image/jpeg;base64,")
+            images.append(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+            assert prev["type"] == "text"
+            times.append(prev["text"])
+    return images, times, user[-1]["text"]
+
+
+def test_openai_teacher_sees_the_frames(smoke_data, chat_server, monkeypatch):
+    rec = next(r for r in load_split(smoke_data, "train") if r["visible_intervals"])
+    good = TemplateTeacher(seed=9).write(rec)
+    gt = ground_truth(rec)
+    by_text = good.replace(f"<q3>{gt.q3}</q3>", f"<q3>{rec['q3']['options'][gt.q3]}</q3>")
+    _ChatServer.replies = [good, by_text]
+    monkeypatch.setenv("TEST_TEACHER_KEY", "sk-test")
+    t = make_teacher({"kind": "openai", "base_url": chat_server, "model": "m", "api_key_env": "TEST_TEACHER_KEY",
+                      "retries": 0, "num_frames": 6, "frame_size": [64, 64]}, seed=0, data_root=smoke_data)
+    kept, counts = synthesize([rec, rec], t, progress=False)
+    assert counts["kept"] == 1 and kept[0]["teacher"] == "openai" and kept[0]["trace"] == good
+    assert counts["answer_not_letter"] == 1  # the option text parses to the right letter, but is not a letter
+    path, body, auth = _ChatServer.seen[0]
     assert path == "/v1/chat/completions" and body["model"] == "m" and auth == "Bearer sk-test"
-    assert "[[0.00, 0.50], [1.30, 2.00]]" in body["messages"][1]["content"]
+    images, times, facts = _images_and_times(body)
+    clip = decode_clip(smoke_data / rec["video"], 6, (64, 64))
+    assert len(images) == 6 and all(im.size == (64, 64) for im in images)
+    assert times == [f"t = {x:.2f} s" for x in clip.timestamps]
+    # the frames are the clip's frames (JPEG round trip: small differences only)
+    for im, fr in zip(images, clip.frames):
+        diff = np.abs(np.asarray(im, dtype=np.float32) - np.asarray(fr, dtype=np.float32)).mean()
+        assert diff < 8.0
+    other = decode_clip(smoke_data / "clips" / "cup0-0000-good-t0-c0.mp4", 6, (64, 64))
+    assert np.abs(np.asarray(images[3], dtype=np.float32) - np.asarray(other.frames[3], dtype=np.float32)).mean() > 8.0
+    assert gt.q4 in facts and json.loads(facts.split("\n", 1)[1])["answers"]["q1"] == gt.q1
 
 
-def test_openai_teacher_unreachable_is_counted():
-    t = OpenAITeacher(base_url="http://127.0.0.1:9/v1", model="m", retries=0, timeout_s=2)
-    kept, counts = synthesize([RECORDS[0]], t, progress=False)
+def test_teacher_config_errors(smoke_data):
+    with pytest.raises(ValueError, match="needs \\['model'\\]"):
+        make_teacher({"kind": "openai", "base_url": "http://x"}, 0, smoke_data)
+    with pytest.raises(ValueError, match="unknown key"):
+        make_teacher({"kind": "openai", "base_url": "http://x", "model": "m", "frames": 3}, 0, smoke_data)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        make_teacher({"kind": "openai", "base_url": "http://x", "model": "m", "frame_size": [100, 64]}, 0, smoke_data)
+
+
+def test_template_traces_on_built_clips(smoke_data):
+    recs = load_split(smoke_data, "train") + load_split(smoke_data, "test")
+    kept, counts = synthesize(recs, TemplateTeacher(seed=0), progress=False)
+    assert counts["kept"] == counts["total"] == 9
+    for row, rec in zip(kept, recs):
+        gt = ground_truth(rec)
+        p = parse_response(row["trace"], gt.q2_options, gt.q3_options)
+        assert (p.q1, p.q2, p.q3, p.q4, p.by_text) == (gt.q1, gt.q2, gt.q3, gt.intervals, [])
+
+
+def test_openai_teacher_unreachable_is_counted(smoke_data):
+    t = OpenAITeacher(base_url="http://127.0.0.1:9/v1", model="m", data_root=smoke_data, retries=0, timeout_s=2,
+                      num_frames=2, frame_size=(64, 64))
+    kept, counts = synthesize([load_split(smoke_data, "train")[0]], t, progress=False)
     assert kept == [] and counts["teacher_error"] == 1
 
 

@@ -1,4 +1,5 @@
-"""Real TRL steps on the tiny Qwen3-VL: SFT labels and update, GRPO video regression, end-to-end run."""
+"""Real TRL steps on the tiny Qwen3-VL, on clips and QA files that `mmviad build` produced
+(tests/data/smoke): SFT labels and update, GRPO video regression, end-to-end run with resume."""
 
 from __future__ import annotations
 
@@ -16,15 +17,26 @@ from mmviad_trainer.video import decode_clip
 
 
 @pytest.fixture(scope="module")
-def rows(dataset, smoke_cfg, tmp_path_factory):
-    return prepare_rows(smoke_cfg, dataset, tmp_path_factory.mktemp("run"), progress=False)
+def rows(smoke_data, smoke_cfg, tmp_path_factory):
+    """SFT rows (with traces) of the built clips, plus the GRPO rows with traces for the
+    contrastive-sampling test: all six training clips."""
+    cfg = json.loads(json.dumps(smoke_cfg))
+    cfg["grpo"]["contrastive_sampling"] = True
+    out = prepare_rows(cfg, smoke_data, tmp_path_factory.mktemp("run"), progress=False)
+    assert len(out["sft"]) == len(out["grpo"]) == 3
+    return out["sft"] + out["grpo"]
 
 
-def test_decode_clip_keeps_real_indices(dataset):
-    rec = load_split(dataset, "train")[0]
-    clip = decode_clip(dataset / rec["video"], 4, (64, 64))
+def test_built_dataset_loads_and_decodes(smoke_data):
+    for protocol, n_train, n_test in (("standard", 6, 3), ("unseen", 6, 3)):
+        assert len(load_split(smoke_data, "train", protocol)) == n_train
+        assert len(load_split(smoke_data, "test", protocol)) == n_test
+    rec = load_split(smoke_data, "train")[0]
+    clip = decode_clip(smoke_data / rec["video"], 4, (64, 64))
     assert clip.frames_indices == [2, 7, 12, 17] and clip.fps == 10.0 and clip.total_num_frames == 20
     assert clip.frames[0].size == (64, 64)
+    arr = [list(f.getdata()) for f in clip.frames]
+    assert arr[0] != arr[-1]  # a rendered orbit: the view changes over the clip
 
 
 def test_sft_labels_decode_to_exactly_the_trace(rows, tiny_ckpt, smoke_cfg):
@@ -39,6 +51,7 @@ def test_sft_labels_decode_to_exactly_the_trace(rows, tiny_ckpt, smoke_cfg):
     assert batch["pixel_values_videos"].shape[0] == 2 * 2 * 4 * 4  # 2 clips × 2 temporal × 4×4 patches
     text = tok.decode(batch["input_ids"][0])
     assert "<0.4 seconds>" in text and "<1.4 seconds>" in text  # frames 2,7 | 12,17 at 10 fps
+    assert json.loads(rows[0]["record"])["clip_id"] in rows[0]["video_path"]
 
 
 def test_sft_step_updates_parameters(rows, tiny_ckpt, smoke_cfg, tmp_path):
@@ -65,7 +78,9 @@ def test_grpo_step_updates_vision_tower(rows, tiny_ckpt, smoke_cfg, tmp_path):
     from safetensors.torch import load_file
 
     cfg = json.loads(json.dumps(smoke_cfg))
-    cfg["grpo"]["args"].update(max_steps=1, save_steps=1, max_completion_length=16)
+    # long enough for a whole trace: the injected completion is rewarded on the tokens it trains on
+    cfg["grpo"]["args"].update(max_steps=1, save_steps=1, max_completion_length=320)
+    cfg["grpo"]["contrastive_sampling"] = True  # a random model's groups score alike: inject the trace
     final = Path(run_grpo(cfg, rows[:2], str(tiny_ckpt), tmp_path))
     before, after = load_file(str(tiny_ckpt / "model.safetensors")), load_file(str(final / "model.safetensors"))
     vision = [k for k in before if ".visual." in k]
@@ -80,13 +95,13 @@ def test_grpo_step_updates_vision_tower(rows, tiny_ckpt, smoke_cfg, tmp_path):
     assert (tmp_path / "grpo" / "checkpoint-1").is_dir()
 
 
-def test_train_pipeline_runs_and_resumes(dataset, smoke_cfg, tmp_path, capsys):
-    from mmviad_trainer.config import DEFAULTS  # noqa: F401  (config path below is the real cpu-smoke)
-
+def test_train_pipeline_runs_and_resumes(smoke_data, smoke_cfg, tmp_path, capsys):
     config = Path(__file__).resolve().parents[1] / "configs" / "cpu-smoke.yaml"
-    status = train(config, dataset, tmp_path / "run", stages=("sft",), progress=False)
+    status = train(config, smoke_data, tmp_path / "run", stages=("sft",), progress=False)
     assert Path(status["stages"]["sft"]["checkpoint"], "config.json").exists()
     counts = json.loads((tmp_path / "run" / "traces" / "trace_counts.json").read_text())
-    assert counts["kept"] == 4
-    again = train(config, dataset, tmp_path / "run", stages=("sft",), progress=False)  # finished stage: skipped
+    sets = json.loads((tmp_path / "run" / "stage_sets.json").read_text())
+    assert len(sets["sft"]) == len(sets["grpo"]) == 3 and not set(sets["sft"]) & set(sets["grpo"])
+    assert counts["kept"] == counts["total"] == 3  # traces only for the SFT clips (contrastive sampling off)
+    again = train(config, smoke_data, tmp_path / "run", stages=("sft",), progress=False)  # finished stage: skipped
     assert "sft: " in capsys.readouterr().out and again["stages"]["sft"]["checkpoint"] == status["stages"]["sft"]["checkpoint"]

@@ -1,0 +1,165 @@
+"""Paper defaults and stage plumbing: disjoint SFT/GRPO clip sets, config checks, contrastive
+injection rewarded on the trained tokens, sharding helpers, full-weight checks, the vLLM request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmviad_trainer import dist
+from mmviad_trainer.config import load_config
+from mmviad_trainer.grpo import injected_completion, vllm_video_request
+from mmviad_trainer.records import load_split
+from mmviad_trainer.rewards import build_rewards, format_reward, weighted_total
+from mmviad_trainer.splits import draw_stage_sets, heldout_slice
+from mmviad_trainer.teacher import TemplateTeacher
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _recs(n: int) -> list[dict]:
+    return [{"clip_id": f"obj{i // 3}-0000-good-t0-c{i % 3}"} for i in range(n)]
+
+
+def test_stage_sets_are_disjoint_seeded_and_sized():
+    recs = _recs(40)
+    sft, grpo = draw_stage_sets(recs, 12, 20, seed=0)
+    ids_s, ids_g = {r["clip_id"] for r in sft}, {r["clip_id"] for r in grpo}
+    assert len(ids_s) == 12 and len(ids_g) == 20 and not ids_s & ids_g
+    assert (sft, grpo) == draw_stage_sets(recs, 12, 20, seed=0)       # same seed, same sets
+    assert draw_stage_sets(recs, 12, 20, seed=1)[0] != sft            # another seed, other sets
+    assert [r["clip_id"] for r in sft] == [r["clip_id"] for r in recs if r["clip_id"] in ids_s]  # split order kept
+    # a larger SFT set keeps the smaller one's clips (the ranking does not depend on the sizes)
+    assert ids_s <= {r["clip_id"] for r in draw_stage_sets(recs, 16, 20, seed=0)[0]}
+    half_s, half_g = draw_stage_sets(recs, None, None, seed=0)
+    assert len(half_s) == len(half_g) == 20
+    assert len(draw_stage_sets(recs, None, 5, seed=0)[0]) == 35
+    with pytest.raises(ValueError, match="sft_clips=30 \\+ grpo_clips=20 exceeds the 40 clips"):
+        draw_stage_sets(recs, 30, 20, seed=0)
+    assert len(heldout_slice(recs, 8, seed=0)) == 8
+
+
+def test_paper_defaults_in_every_config():
+    for name in ("cpu-smoke", "qwen3-vl-2b", "qwen3-vl-8b", "qwen3-vl-8b-4gpu"):
+        cfg = load_config(CONFIGS / f"{name}.yaml")
+        g = cfg["grpo"]
+        assert g["contrastive_sampling"] is False, name
+        assert g["defect_gate"] is True and g["temporal"].get("mode", "visibility") == "visibility", name
+        assert g["reward_weights"] == [1.0, 1.0, 1.0, 1.0], name
+        if name != "cpu-smoke":
+            assert cfg["data"]["protocol"] == "unseen", name  # the paper's VISTA numbers are MMVIAD-Unseen
+            assert cfg["data"]["sft_clips"] and cfg["data"]["grpo_clips"], name
+
+
+def _write(tmp_path: Path, cfg: dict) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_config_errors_name_the_key(tmp_path):
+    base = yaml.safe_load((CONFIGS / "cpu-smoke.yaml").read_text())
+    bad = json.loads(json.dumps(base))
+    bad["data"]["sft_clips"] = 0
+    with pytest.raises(ValueError, match="data.sft_clips must be a positive integer"):
+        load_config(_write(tmp_path, bad))
+    bad = json.loads(json.dumps(base))
+    bad["grpo"]["temporal"] = {"mode": "fuzzy"}
+    with pytest.raises(ValueError, match="grpo: grpo.temporal.mode must be one of"):
+        load_config(_write(tmp_path, bad))
+    bad = json.loads(json.dumps(base))
+    bad["grpo"]["contrastive_sampling"] = True
+    bad["grpo"]["args"]["use_vllm"] = True
+    with pytest.raises(ValueError, match="contrastive_sampling cannot be combined with use_vllm"):
+        load_config(_write(tmp_path, bad))
+    bad = json.loads(json.dumps(base))
+    bad["data"]["max_train_clips"] = 3
+    with pytest.raises(ValueError, match="data: unknown key 'max_train_clips'"):
+        load_config(_write(tmp_path, bad))
+    ok = json.loads(json.dumps(base))
+    ok["teacher"] = {"kind": "openai", "base_url": "http://localhost:8000/v1", "model": "m", "num_frames": 8}
+    assert load_config(_write(tmp_path, ok))["teacher"]["num_frames"] == 8
+
+
+def test_injected_trace_is_rewarded_on_the_tokens_it_trains_on(smoke_data, tiny_ckpt):
+    from mmviad_trainer.processor import load_processor
+
+    tok = load_processor(str(tiny_ckpt), "shim").tokenizer
+    rec = load_split(smoke_data, "train")[0]
+    trace = TemplateTeacher(seed=0).write(rec)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    full_ids, full_text = injected_completion(tok, trace, eos, 10_000)
+    assert full_ids[-1] == eos and full_text == trace
+    ids, text = injected_completion(tok, trace, eos, 40)
+    assert len(ids) == 40 and ids == full_ids[:40] and eos not in ids
+    assert text == tok.decode(ids, skip_special_tokens=True) and trace.startswith(text)
+    from mmviad_trainer.records import ground_truth
+
+    sol = ground_truth(rec).to_json()
+    rewards = build_rewards(["format", "answer", "defect", "temporal"])
+    assert format_reward([text]) == [0.0]  # the cut trace is not a valid response ...
+    assert weighted_total(text, sol, rewards, [1, 1, 1, 1]) == -1.0  # ... and earns what any broken answer earns
+    assert weighted_total(full_text, sol, rewards, [1, 1, 1, 1]) == 5.0  # the whole trace earns the maximum
+
+
+def test_shard_and_gather_in_one_process(monkeypatch):
+    items = list("abcdefg")
+    assert dist.world_size() == 1 and dist.is_main()
+    assert dist.gather_shards(len(items), dist.shard(items)) == items
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "1")
+    assert [i for i, _ in dist.shard(items)] == [1, 4]
+    assert not dist.is_main()
+
+
+def test_full_weight_check_rejects_empty_shards(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from mmviad_trainer.runner import check_full_weights
+
+    with pytest.raises(RuntimeError, match="no \\*.safetensors"):
+        check_full_weights(tmp_path)
+    save_file({"a": torch.zeros(3, 2), "b": torch.zeros(0)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="tensor b has shape \\[0\\]"):
+        check_full_weights(tmp_path)
+    save_file({"a": torch.zeros(3, 2)}, str(tmp_path / "model.safetensors"))
+    check_full_weights(tmp_path)
+
+
+def test_vllm_request_carries_the_clip(smoke_data):
+    """The vLLM input built for a rollout (vLLM itself is GPU-only and not installed here)."""
+    from mmviad_trainer.video import decode_clip
+
+    clip = decode_clip(smoke_data / "clips" / "cup0-0000-good-t0-c0.mp4", 4, (64, 64))
+    req = vllm_video_request("<prompt>", clip.frames, clip.metadata())
+    (arr, meta), = req["multi_modal_data"]["video"]
+    assert arr.shape == (4, 64, 64, 3) and arr.dtype.name == "uint8"
+    assert meta["frames_indices"] == [2, 7, 12, 17] and meta["fps"] == 10.0
+    assert req["mm_processor_kwargs"] == {"do_sample_frames": False} and req["prompt"] == "<prompt>"
+
+
+def test_blank_video_keeps_times_and_drops_content(smoke_data):
+    import numpy as np
+
+    from mmviad_trainer.video import load_clip
+
+    path = smoke_data / "clips" / "vase0-0000-concavity-t0-c0.mp4"
+    real, blank = load_clip(path, 4, (64, 64)), load_clip(path, 4, (64, 64), blank=True)
+    assert blank.metadata() == real.metadata() and [f.size for f in blank.frames] == [f.size for f in real.frames]
+    assert all(not np.asarray(f).any() for f in blank.frames) and any(np.asarray(f).any() for f in real.frames)
+
+
+def test_tiny_size_overrides():
+    from mmviad_trainer.tiny import build_model, build_tokenizer
+
+    tok = build_tokenizer()
+    m = build_model(tok, size={"hidden": 128, "layers": 3, "vision_hidden": 64})
+    t = m.config.text_config
+    assert (t.hidden_size, t.num_hidden_layers, t.head_dim, sum(t.rope_parameters["mrope_section"])) == (128, 3, 32, 16)
+    assert m.config.vision_config.out_hidden_size == 128
+    with pytest.raises(ValueError, match="unknown key"):
+        build_model(tok, size={"width": 3})
