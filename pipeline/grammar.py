@@ -1,4 +1,4 @@
-"""The answer grammar: how Q1–Q4 are asked, written and parsed (DESIGN §4).
+"""The answer grammar: how Q1–Q4 are asked, written and parsed (docs/architecture.md).
 
 This module is the one place that knows the wording and the answer syntax. The QA builder, the
 evaluator, the lmms-eval task and the trainer's rewards all import it. It depends on the standard

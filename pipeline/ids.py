@@ -1,4 +1,4 @@
-"""Identifier rules (DESIGN §3): ids are ``[a-z0-9_-]`` only and are checked before any path is built."""
+"""Identifier rules (docs/architecture.md, Conventions): ids are ``[a-z0-9_-]`` only and are checked before any path is built."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Interval algebra. Internally intervals are half-open frame ranges ``[start, end)`` (DESIGN §3);
+"""Interval algebra. Internally intervals are half-open frame ranges ``[start, end)`` (docs/architecture.md);
 for people and answers they become clip-local seconds rounded to 2 decimals."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def intersection_length(x: Iterable[Sequence[float]], y: Iterable[Sequence[float
 
 
 def union_iou(pred: Iterable[Sequence[float]], true: Iterable[Sequence[float]]) -> float:
-    """IoU of the union of predicted and the union of true intervals (DESIGN §5):
+    """IoU of the union of predicted and the union of true intervals (docs/architecture.md, Metrics):
     1 when both are empty, 0 when only one is."""
     p, t = normalize(pred), normalize(true)
     if not p and not t:

@@ -1,9 +1,9 @@
 """Render profiles: named defaults for ``render:`` that a config's own keys override.
 
 - ``cpu`` (the default): the built-in field defaults, sized for a small CPU machine (320×180,
-  8 spp, OIDN FAST, persistent data; reference notes §B10).
+  8 spp, OIDN FAST, persistent data).
 - ``paper``: the MMVIAD paper's format, 1920×1080 at 30 fps (180-frame orbits, 2-second clips), with
-  GPU-oriented settings from the reference notes: device gpu (OptiX, then CUDA), 64 spp with
+  GPU-oriented settings: device gpu (OptiX, then CUDA), 64 spp with
   adaptive sampling (threshold 0.01), OIDN HIGH (on the GPU), persistent data.
 """
 

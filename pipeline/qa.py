@@ -1,4 +1,4 @@
-"""qa: four aligned questions per clip (DESIGN §4) → ``<out>/qa/<protocol>/{train,test}.jsonl``.
+"""qa: four aligned questions per clip (docs/architecture.md) → ``<out>/qa/<protocol>/{train,test}.jsonl``.
 
 Label policy: Q1 is "Yes" exactly when the clip's visible-interval set is non-empty; then Q2 is the
 object's defect type, otherwise "good". Normal objects always give "No" / "good" / ``[]``.
@@ -43,7 +43,7 @@ def _choice(options: list[str], answer: str) -> tuple[dict[str, str], str]:
 
 def qa_record(clip: dict[str, Any], job: dict[str, Any], groups: list[str], label_source: str, split: str,
               seed: int) -> dict[str, Any]:
-    """One QA line for one clip (the DESIGN §4 record, plus scene metadata)."""
+    """One QA line for one clip (the QA record of docs/formats.md, plus scene metadata)."""
     if "reviewed" in clip["intervals"]:
         provenance, visible = "reviewed", clip["intervals"]["reviewed"]
     else:

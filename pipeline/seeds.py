@@ -1,4 +1,4 @@
-"""Per-purpose seeds derived by hashing (DESIGN §3), in the spirit of Infinigen's ``int_hash``.
+"""Per-purpose seeds derived by hashing (docs/architecture.md), in the spirit of Infinigen's ``int_hash``.
 
 Python's ``hash()`` is salted per process and is never used for seeds.
 """

@@ -34,8 +34,8 @@ def _qa(out: Path) -> dict[str, dict]:
 
 
 def _ls_export(tasks: list[dict]) -> list[dict]:
-    """What Label Studio's full JSON export looks like after an annotator accepted the predictions
-    (docs/reference/formats.md §3.1): tasks with ids, annotations with result, completed_by, times."""
+    """What Label Studio's full JSON export looks like after an annotator accepted the predictions:
+    tasks with ids, annotations with result, completed_by, times."""
     out = []
     for i, t in enumerate(tasks, 1):
         res = copy.deepcopy(t["predictions"][0]["result"])

@@ -1,5 +1,5 @@
 """eval: run a model (or a baseline) on the QA files, parse its answers with :mod:`pipeline.grammar`
-and score them (DESIGN §5). Host-side only; never imports bpy."""
+and score them (docs/architecture.md, Metrics). Host-side only; never imports bpy."""
 
 from typing import Any, Sequence
 
@@ -8,7 +8,7 @@ def score_predictions(records: Sequence[dict[str, Any]], responses: Sequence[str
     """Score raw model responses against QA records with the benchmark's parser and metrics.
 
     The one entry point other packages (the trainer's final evaluation) use, so every model is scored
-    by the same code: ``{"overall": {...}, "parsing": {...}, "breakdown": {...}}`` in percent (DESIGN §5)."""
+    by the same code: ``{"overall": {...}, "parsing": {...}, "breakdown": {...}}`` in percent."""
     from ..grammar import parse_response
     from .metrics import evaluate_scores, score_record
 

@@ -1,4 +1,4 @@
-"""Metrics (DESIGN §5), as the MMVIAD paper reports them plus the views that keep them honest.
+"""Metrics (docs/architecture.md), as the MMVIAD paper reports them plus the views that keep them honest.
 
 Per clip (:func:`score_record`): Q1/Q2/Q3 right or wrong; Q2 *gated* (right only when Q1 is right
 too, the paper's semantic gate); Q4 union-IoU of the predicted intervals, clipped to ``[0,

@@ -1,6 +1,6 @@
 """Anomaly-ShapeNet v2 as an object source: index by globbing, load OBJ meshes, transfer GT labels.
 
-Layout (see docs/reference formats §2): ``dataset/{obj,new_obj}/<cat>/*.obj`` and
+Layout: ``dataset/{obj,new_obj}/<cat>/*.obj`` and
 ``dataset/{pcd,new_pcd}/<cat>/{train,test,GT}``. File stems are ``<cat>_<token><k>`` (sometimes with
 the class digit missing, e.g. ``desk_bulge0``): ``template``/``positive`` are normal, ``crak`` means
 crack, ``bending`` is not one of the six types and is skipped with a warning unless ``label_map``

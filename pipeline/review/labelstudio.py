@@ -1,7 +1,7 @@
 """Label Studio: the labeling config, tasks with pre-annotations (``predictions``), and reading a
 full JSON export back into :class:`ClipReview` decisions.
 
-Frame convention (``docs/reference/formats.md`` §3.1): ``timelinelabels`` ranges are clip frame
+Frame convention: ``timelinelabels`` ranges are clip frame
 numbers, **1-based and inclusive**. Our half-open 0-based ``[s, e)`` becomes ``{"start": s + 1,
 "end": e}`` and back. ``tests/test_label_studio_live.py`` confirms this on a running Label Studio
 1.23.2: its frame counter shows frame ``k`` at video time ``(k - 1) / fps`` and its region editor

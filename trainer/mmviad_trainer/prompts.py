@@ -10,7 +10,7 @@ from typing import Any
 SYSTEM_PROMPT = ("You are an industrial inspection assistant. You watch a short video of one object "
                  "filmed by an orbiting camera and answer questions about surface defects.")
 
-# Short, category-independent descriptions of the six defect types (DESIGN/ids.DEFECT_TYPES).
+# Short, category-independent descriptions of the six defect types (pipeline.ids.DEFECT_TYPES).
 DEFECT_KNOWLEDGE: dict[str, str] = {
     "crack": "a thin dark line or fracture running across the surface",
     "scratch": "a shallow, narrow mark scraped into the surface",

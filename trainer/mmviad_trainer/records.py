@@ -1,4 +1,4 @@
-"""Reading the dataset's QA JSONL (DESIGN §4) with errors that name the file, line and field.
+"""Reading the dataset's QA JSONL (docs/architecture.md, docs/formats.md) with errors that name the file, line and field.
 
 The trainer reads only ``<data>/qa/<protocol>/<split>.jsonl`` and the MP4 each line points at.
 Stdlib only, so the rewards and the trace teacher can be tested without torch.
@@ -15,7 +15,7 @@ from pipeline.grammar import Q1_OPTIONS, format_intervals, parse_intervals
 
 
 class DatasetError(ValueError):
-    """A QA line that does not follow the DESIGN §4 record contract."""
+    """A QA line that does not follow the QA record contract (docs/formats.md)."""
 
 
 _REQUIRED: tuple[tuple[str, type | tuple[type, ...]], ...] = (

@@ -25,7 +25,7 @@ Q3 = {"A": "cup", "B": "vase", "C": "bowl", "D": "bottle"}
 
 def make_record(clip_id: str, group: str, defect: str | None, intervals: list[list[float]],
                 split: str = "train") -> dict:
-    """One QA line (DESIGN §4) for a 2-second, 10 fps clip."""
+    """One QA line (docs/architecture.md) for a 2-second, 10 fps clip."""
     has = bool(intervals)
     q2_ans = next(k for k, v in Q2.items() if v == (defect if has else "good"))
     q3_ans = next(k for k, v in Q3.items() if v == group)
