@@ -145,7 +145,7 @@ def test_ctrl_c_during_plan(tmp_path, moment):
 def test_ctrl_c_during_render_keeps_finished_jobs(tmp_path):
     out = tmp_path / "out"
     rc, err = _ctrl_c(["render", "--config", str(SMOKE), "--out", str(out), "--no-progress"],
-                      lambda: any((out / "renders").glob("*/DONE")) if (out / "renders").exists() else False)
+                      lambda _pid: any((out / "renders").glob("*/DONE")) if (out / "renders").exists() else False)
     _interrupted_cleanly(rc, err)
     done = {p.parent.name for p in (out / "renders").glob("*/DONE")}
     assert done
@@ -164,7 +164,7 @@ def test_ctrl_c_during_clips_keeps_finished_clips(smoke_built, smoke_out):
     shutil.rmtree(clips)
     (smoke_out / "clips.jsonl").unlink()
     rc, err = _ctrl_c(["clips", "--config", str(SMOKE), "--out", str(smoke_out), "--no-progress"],
-                      lambda: any(clips.glob("*.clips.json")) if clips.exists() else False)
+                      lambda _pid: any(clips.glob("*.clips.json")) if clips.exists() else False)
     _interrupted_cleanly(rc, err)
     indexes = list(clips.glob("*.clips.json"))
     assert indexes and not list(clips.glob(".*.tmp"))

@@ -71,7 +71,7 @@ def test_bad_qa_rows_fail_in_one_line(smoke_copy, capsys, change, expected):
 def test_duplicated_clip_id_fails_in_one_line(smoke_copy, capsys):
     path = smoke_copy / "qa" / "standard" / "test.jsonl"
     first = json.loads(path.read_text().splitlines()[0])
-    _set_line(path, 3, lambda r: r.update(clip_id=first["clip_id"]))
+    _set_line(path, 3, lambda r: (r.clear(), r.update(first)))  # the whole record again: valid, but twice
     err = _one_line_error(capsys, ["eval", "--config", SMOKE, "--out", str(smoke_copy), "--runner", "random"])
     assert f"test.jsonl:3: field 'clip_id': '{first['clip_id']}' duplicates line 1" in err
 

@@ -285,6 +285,6 @@ def test_review_import_refuses_unsafe_ids(smoke_out):
     f.write_text(json.dumps(page))
     proc = run_mmviad("review", "import", str(f), "--config", str(SMOKE), "--out", str(smoke_out), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert "job_id '../../evil' is not a valid id" in proc.stderr
+    assert "job_id: '../../evil' is not a valid id" in proc.stderr
     assert not (smoke_out.parent / "evil.json").exists() and not (smoke_out.parent.parent / "evil.json").exists()
     assert before == {p: p.read_bytes() for p in before}
