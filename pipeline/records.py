@@ -246,9 +246,8 @@ class Annotation(Record):
 
 # ---- clip ----------------------------------------------------------------------------------------
 
-class Clip(Record):
-    """One clip of an orbit: its videos, frame window and visible intervals per source
-    (``intervals_frames`` in clip frames, ``intervals`` the same in seconds)."""
+class _ClipFields(Record):
+    """The fields a clip record and its QA line share (same names, same meaning)."""
     clip_id: Id
     job_id: Id
     clip_index: NonNegInt
@@ -257,6 +256,11 @@ class Clip(Record):
     fps: PosInt
     num_frames: PosInt
     duration: float = Field(gt=0.0)
+
+
+class Clip(_ClipFields):
+    """One clip of an orbit: its videos, frame window and visible intervals per source
+    (``intervals_frames`` in clip frames, ``intervals`` the same in seconds)."""
     start_frame: NonNegInt
     end_frame: PosInt
     azimuth_deg: Annotated[list[float], Field(min_length=2, max_length=2)]
@@ -315,16 +319,8 @@ def _letters(options: dict[str, str], n: int | None, where: str) -> list[str]:
     return out
 
 
-class QARecord(Record):
+class QARecord(_ClipFields):
     """One QA line: four aligned questions about one clip (docs/formats.md)."""
-    clip_id: Id
-    job_id: Id
-    clip_index: NonNegInt
-    video: RelPath
-    video_marked: RelPath
-    fps: PosInt
-    num_frames: PosInt
-    duration: float = Field(gt=0.0)
     category: Id
     group: str = Field(min_length=1)
     defect: Literal[Q2_CHOICES]

@@ -132,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="a dataset written by `mmviad build` (≥ 24 clips)")
     p.add_argument("--out", type=Path, default=Path("out/learn-bench"), help="work and report folder")
-    p.add_argument("--steps", type=int, default=600, help="SFT steps per run (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=1000, help="SFT steps per run (default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=100, help="evaluate every N steps (default: %(default)s)")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine decay (default: %(default)s)")
