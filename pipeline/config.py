@@ -274,8 +274,8 @@ class AnnotateConfig(_Strict):
     min_len: Int = Field(2, ge=1)
     min_gap: Int = Field(2, ge=0)
     diff_threshold: Int = Field(24, ge=1, le=255)
-    red_chroma_threshold: Int = Field(30, ge=0, le=255)
-    paint_chroma_min: Int = Field(40, ge=0, le=255)  # HDRI-lit paint in shade is darker red than under studio light
+    red_chroma_threshold: Int = Field(40, ge=0, le=255)
+    paint_chroma_min: Int = Field(60, ge=0, le=255)
     diff_open_px: Int = Field(0, ge=0, le=16)
     diff_min_component_px: Int = Field(3, ge=1, le=10_000)
     diff_low_ratio: Float = Field(0.5, gt=0.0, le=1.0)
@@ -331,7 +331,9 @@ _FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_.]*): ")
 
 def _one(loc: tuple[Any, ...], e: dict[str, Any]) -> tuple[str, str]:
     """``(key, problem)`` of one pydantic error, in the config's own words."""
-    key = ".".join(str(p) for p in loc if not (isinstance(p, str) and "[" in p)) or "<root>"
+    # a key with odd characters (a newline, a dot) is shown quoted, so the error stays one line
+    key = ".".join(p if isinstance(p, str) and p.isprintable() and p and "." not in p else repr(p) if isinstance(p, str)
+                   else str(p) for p in loc if not (isinstance(p, str) and "[" in p)) or "<root>"
     typ, msg = e["type"], e["msg"]
     if typ == "extra_forbidden":
         msg = "unknown key"

@@ -181,7 +181,9 @@ def test_clip_flags_and_allocation():
 def _visible_clips(target):
     cfg = cfg_with("smoke.yaml", objects={"categories": ["vase0", "cup0", "bottle0", "bowl0"], "objects_per_category": 3,
                                           "normal_share": 0.25},
-                   scene={"visibility": {"target_share": target, "candidates": 60}})
+                   # the default inspection camera (smoke.yaml frames its objects larger and higher)
+                   scene={"visibility": {"target_share": target, "candidates": 60}, "elevation_deg": [8.0, 22.0],
+                          "distance_factor": [3.4, 4.4], "center_y": [0.38, 0.46], "lens_mm": [30.0, 50.0]})
     jobs = plan_jobs(cfg)
     for j in jobs:
         if j["defect"]:
