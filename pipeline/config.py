@@ -329,11 +329,17 @@ class Config(_Strict):
 _FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_.]*): ")
 
 
+def _key_part(p: Any) -> str:
+    """One step of an error's key path; a key with odd characters (a newline, a dot, nothing) is
+    shown quoted, so the error stays one unambiguous line."""
+    if isinstance(p, str) and not (p and p.isprintable() and "." not in p):
+        return repr(p)
+    return str(p)
+
+
 def _one(loc: tuple[Any, ...], e: dict[str, Any]) -> tuple[str, str]:
     """``(key, problem)`` of one pydantic error, in the config's own words."""
-    # a key with odd characters (a newline, a dot) is shown quoted, so the error stays one line
-    key = ".".join(p if isinstance(p, str) and p.isprintable() and p and "." not in p else repr(p) if isinstance(p, str)
-                   else str(p) for p in loc if not (isinstance(p, str) and "[" in p)) or "<root>"
+    key = ".".join(_key_part(p) for p in loc if not (isinstance(p, str) and "[" in p)) or "<root>"
     typ, msg = e["type"], e["msg"]
     if typ == "extra_forbidden":
         msg = "unknown key"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from pipeline.config import Config, ConfigError, load_config
+from pipeline.config import Config, ConfigError, SceneConfig, load_config
 from pipeline.objects.mesh import DefectMesh
 from pipeline.plan import plan_jobs
 from pipeline.render.gpu import gpu_env, kernel_cache_env
@@ -178,12 +178,15 @@ def test_clip_flags_and_allocation():
     assert allocate_counts([[0, 1], [0, 1]], 10, np.random.default_rng(0)) == [1, 1]
 
 
+CAMERA_KEYS = ("elevation_deg", "distance_factor", "center_y", "lens_mm")
+
+
 def _visible_clips(target):
     cfg = cfg_with("smoke.yaml", objects={"categories": ["vase0", "cup0", "bottle0", "bowl0"], "objects_per_category": 3,
                                           "normal_share": 0.25},
                    # the default inspection camera (smoke.yaml frames its objects larger and higher)
-                   scene={"visibility": {"target_share": target, "candidates": 60}, "elevation_deg": [8.0, 22.0],
-                          "distance_factor": [3.4, 4.4], "center_y": [0.38, 0.46], "lens_mm": [30.0, 50.0]})
+                   scene={"visibility": {"target_share": target, "candidates": 60},
+                          **{k: SceneConfig.model_fields[k].default for k in CAMERA_KEYS}})
     jobs = plan_jobs(cfg)
     for j in jobs:
         if j["defect"]:
