@@ -6,6 +6,8 @@ MMVIAD method (compare the red-marked and unmarked renders); a raw diff also fla
 bouncing onto nearby surfaces, so a pixel counts only if it both changed and became redder, and
 specks are removed by a small morphological clean-up (see :class:`~pipeline.config.AnnotateConfig`).
 Each file records the diff-vs-mask agreement; :mod:`pipeline.agreement` sums it over a dataset.
+With ``annotate.evidence: twin`` it also records per frame how much of the defect the unmarked video
+shows against the defect-free twin (:mod:`pipeline.evidence`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import evidence
 from .config import AnnotateConfig, Config
 from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
 from .ids import validate_id
@@ -111,13 +114,20 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
     meta = read_json(d / "meta.json")
     n = int(meta["frames"])
     a = cfg.annotate
+    twin_rects = _twin_rects(d, meta, n) if a.evidence == "twin" else None
     mask_scores, diff_scores = [], []
+    frames_ev: list[evidence.FrameEvidence] = []
     pixel = {"both": 0, "diff": 0, "mask": 0}
     for i in range(n):
         name = f"{i:04d}.png"
         mask = _read(d / "mask" / name, cv2.IMREAD_GRAYSCALE) > 127
         marked = _read(d / "marked" / name, cv2.IMREAD_COLOR)
         unmarked = _read(d / "unmarked" / name, cv2.IMREAD_COLOR)
+        if twin_rects and twin_rects[i] is not None:
+            twin = _read(d / "twin" / name, cv2.IMREAD_COLOR)
+            frames_ev.append(evidence.frame_evidence(unmarked, twin, mask, twin_rects[i], a))
+        elif twin_rects is not None:
+            frames_ev.append(evidence.FrameEvidence(0, 0.0, 0.0))
         dm = diff_mask(marked, unmarked, a)
         mask_scores.append(int(np.count_nonzero(mask)))
         diff_scores.append(int(np.count_nonzero(dm)))
@@ -128,6 +138,7 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
     thr = threshold_px(a, w, h)
     mask_iv = visible_intervals(mask_scores, thr, a.min_len, a.min_gap)
     diff_iv = diff_intervals(diff_scores, thr, a)
+    ev = {} if twin_rects is None else {"evidence": evidence.track(frames_ev, mask_scores, thr, a)}
     return {
         "format_version": FORMAT_VERSION,
         "job_id": job_id,
@@ -141,7 +152,24 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
         "mask": {"scores": mask_scores, "intervals": [list(x) for x in mask_iv]},
         "diff": {"scores": diff_scores, "intervals": [list(x) for x in diff_iv]},
         "agreement": agreement(diff_iv, mask_iv, n, cfg.render.clip_frames, pixel),
+        **ev,
     }
+
+
+def _twin_rects(d: Path, meta: dict[str, Any], n: int) -> list[Any]:
+    """Where the twin was rendered, per frame (all ``None`` for a normal object, which has no twin)."""
+    from .render.region import from_json
+
+    spec = read_json(d / "scene.json")
+    if not spec.get("has_defect"):
+        return [None] * n
+    if "twin" not in meta:
+        raise ValueError(f"{d / 'meta.json'}: twin: missing; the job was rendered without annotate.evidence: twin "
+                         "(delete its folder and render it again to measure evidence)")
+    rects = from_json(meta["twin"]["rects"])
+    if len(rects) != n:
+        raise ValueError(f"{d / 'meta.json'}: twin.rects: {len(rects)} rectangles for {n} frames")
+    return rects
 
 
 def annotation_path(out: Path, job_id: str) -> Path:

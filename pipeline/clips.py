@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 
+from . import evidence_stats
 from .config import Config
 from .ids import clip_id, validate_id
 from .intervals import clip_local, frames_to_seconds
@@ -74,9 +75,12 @@ def _frames(folder: Path, start: int, end: int) -> Iterable[np.ndarray]:
 
 
 def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[dict[str, Any]]:
-    """The clips of one orbit with their intervals (mask, diff, and reviewed when present)."""
+    """The clips of one orbit with their intervals (mask, diff, and in_view_and_evident and reviewed
+    when present) and, with evidence, each clip's evidence strength."""
     fps, cf, n = ann["fps"], cfg.render.clip_frames, ann["num_frames"]
     sources = {"mask": ann["mask"]["intervals"], "diff": ann["diff"]["intervals"]}
+    if "evidence" in ann:
+        sources[evidence_stats.LABEL_SOURCE] = ann["evidence"]["intervals"]
     rev = ann.get("reviewed")
     # A review covers the clips whose frames lie in ``covered`` (set per clip by `mmviad review
     # import`); a block without ``covered`` covers the whole orbit.
@@ -97,6 +101,7 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
                             round(job["camera"]["start_azimuth_deg"] + 360.0 * e / n, 3)],
             "intervals_frames": {k: [list(x) for x in v] for k, v in local.items()},
             "intervals": {k: frames_to_seconds(v, fps) for k, v in local.items()},
+            **({"evidence": evidence_stats.clip_evidence(ann, s, e)} if "evidence" in ann else {}),
         })
     return recs
 

@@ -279,10 +279,20 @@ class AnnotateConfig(_Strict):
     diff_open_px: Int = Field(0, ge=0, le=16)
     diff_min_component_px: Int = Field(3, ge=1, le=10_000)
     diff_low_ratio: Float = Field(0.5, gt=0.0, le=1.0)
+    # Evidence (pipeline/evidence.py): ``twin`` also renders the defect-free twin of every defective
+    # object near its defect and counts, per frame, the pixels inside the defect mask (grown by
+    # ``evidence_dilate_px``) whose change from the twin exceeds the noise floor measured around it
+    # (the ``evidence_floor_percentile`` of the change outside the grown mask, at least
+    # ``evidence_floor_min`` levels). A frame is evident with >= the visibility threshold of such pixels.
+    evidence: Literal["off", "twin"] = "off"
+    evidence_dilate_px: Int = Field(2, ge=0, le=64)
+    evidence_floor_percentile: Float = Field(99.0, ge=50.0, le=100.0)
+    evidence_floor_min: Int = Field(6, ge=1, le=255)
 
 
 class QAConfig(_Strict):
-    label_source: Literal["mask", "diff"] = "mask"
+    # in_view_and_evident: mask frames that the unmarked video also shows (needs annotate.evidence: twin)
+    label_source: Literal["mask", "diff", "in_view_and_evident"] = "mask"
     test_fraction: Float = Field(0.27, ge=0.0, le=1.0)
     crf: Int = Field(20, ge=0, le=51)
     encode_preset: Literal["ultrafast", "veryfast", "fast", "medium", "slow"] = "veryfast"
@@ -310,6 +320,15 @@ class Config(_Strict):
     render: RenderConfig = RenderConfig()
     annotate: AnnotateConfig = AnnotateConfig()
     qa: QAConfig = QAConfig()
+
+    @model_validator(mode="after")
+    def _evidence_possible(self) -> "Config":
+        if self.qa.label_source == "in_view_and_evident" and self.annotate.evidence != "twin":
+            raise ValueError("qa.label_source: in_view_and_evident needs annotate.evidence: twin")
+        if self.annotate.evidence == "twin" and self.objects.source.kind == "anomaly_shapenet":
+            raise ValueError("annotate.evidence: twin needs each object's defect-free mesh, which the "
+                             "anomaly_shapenet source does not have (use off)")
+        return self
 
     @model_validator(mode="after")
     def _unseen_known(self) -> "Config":

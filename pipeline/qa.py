@@ -46,6 +46,9 @@ def qa_record(clip: dict[str, Any], job: dict[str, Any], groups: list[str], labe
     """One QA line for one clip (the QA record of docs/formats.md, plus scene metadata)."""
     if "reviewed" in clip["intervals"]:
         provenance, visible = "reviewed", clip["intervals"]["reviewed"]
+    elif label_source not in clip["intervals"]:
+        raise ValueError(f"clip {clip['clip_id']}: intervals.{label_source}: missing (qa.label_source needs "
+                         "annotate.evidence: twin; annotate and cut the clips again)")
     else:
         provenance, visible = label_source, clip["intervals"][label_source]
     if job["defect"] is None:
@@ -72,6 +75,7 @@ def qa_record(clip: dict[str, Any], job: dict[str, Any], groups: list[str], labe
         "q2": {"question": Q2_TEXT, "options": q2_opts, "answer": q2_ans},
         "q3": {"question": Q3_TEXT, "options": q3_opts, "answer": q3_ans},
         "q4": {"question": Q4_TEXT, "answer": format_intervals(visible)},
+        **({"evidence": clip["evidence"]} if "evidence" in clip else {}),
     }
 
 

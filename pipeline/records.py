@@ -29,7 +29,7 @@ from .ids import DEFECT_TYPES, GOOD, InvalidIdError, validate_id
 from .io import DataError, parse_json, read_text
 
 ANNOTATION_FORMAT = 2
-SOURCES: tuple[str, ...] = ("mask", "diff", "reviewed")     # interval sources of a clip
+SOURCES: tuple[str, ...] = ("mask", "diff", "in_view_and_evident", "reviewed")   # interval sources of a clip
 Q2_CHOICES: tuple[str, ...] = (*DEFECT_TYPES, GOOD)
 DECISIONS: tuple[str, ...] = ("accepted", "corrected", "no_visible_defect", "rejected", "unsure")
 
@@ -85,6 +85,14 @@ RelPath = Annotated[str, AfterValidator(_rel_path)]
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Number = Annotated[Any, AfterValidator(_number)]   # int or float, kept as given (bytes unchanged)
+
+
+def _param(v: Any) -> Any:
+    return v if isinstance(v, str) else _number(v)
+
+
+#: an annotation parameter: a finite number, or a mode name such as ``evidence: twin``
+Param = Annotated[Any, AfterValidator(_param)]
 #: ``[start, end)`` in frames, 0-based
 FrameInterval = Annotated[list[NonNegInt], Field(min_length=2, max_length=2), AfterValidator(_frame_pair)]
 #: ``[start, end]`` in seconds
@@ -170,6 +178,28 @@ class Agreement(Record):
     pixels: Pixels
 
 
+class Evidence(Record):
+    """Per-frame evidence against the defect-free twin (``pipeline/evidence.py``) and the
+    ``in_view_and_evident`` intervals."""
+    scores: list[NonNegInt]
+    contrast: list[Annotated[float, Field(ge=0.0)]]
+    floor: list[Annotated[float, Field(ge=0.0)]]
+    intervals: list[FrameInterval]
+
+
+class ClipEvidence(Record):
+    """A clip's evidence strength: frames with the defect in view, how many of them are evident,
+    and their mean contrast in 8-bit levels."""
+    in_view_frames: NonNegInt
+    evident_frames: NonNegInt
+    contrast: float = Field(ge=0.0)
+
+    def problems(self) -> list[str]:
+        if self.evident_frames > self.in_view_frames:
+            return [f"evident_frames: {self.evident_frames} is more than in_view_frames ({self.in_view_frames})"]
+        return []
+
+
 class ClipReviewEntry(Record):
     """One clip's review inside ``reviewed.clips``; ``intervals`` are ORBIT frames."""
     decision: Literal[DECISIONS]
@@ -204,7 +234,7 @@ class Reviewed(Record):
 
 class Annotation(Record):
     """``<out>/annotations/<job_id>.json``: visibility of the defect per orbit frame."""
-    _omit_if_none: ClassVar[tuple[str, ...]] = ("reviewed",)
+    _omit_if_none: ClassVar[tuple[str, ...]] = ("reviewed", "evidence")
     format_version: Literal[2]
     job_id: Id
     fps: PosInt
@@ -213,10 +243,11 @@ class Annotation(Record):
     width: PosInt
     height: PosInt
     threshold_px: float = Field(gt=0.0)
-    params: dict[str, Number]
+    params: dict[str, Param]
     mask: Track
     diff: Track
     agreement: Agreement
+    evidence: Optional[Evidence] = None      # with annotate.evidence: twin
     reviewed: Optional[Reviewed] = None
 
     def problems(self) -> list[str]:
@@ -228,6 +259,12 @@ class Annotation(Record):
             if len(t.scores) != n:
                 out.append(f"{src}.scores: {len(t.scores)} values for {n} frames")
             out += _ordered(t.intervals, f"{src}.intervals", n, "orbit's last frame")
+        if self.evidence is not None:
+            ev = self.evidence
+            for k in ("scores", "contrast", "floor"):
+                if len(getattr(ev, k)) != n:
+                    out.append(f"evidence.{k}: {len(getattr(ev, k))} values for {n} frames")
+            out += _ordered(ev.intervals, "evidence.intervals", n, "orbit's last frame")
         for k in ("disagree_spans", "missed_spans", "spurious_spans"):
             out += _ordered(getattr(self.agreement, k), f"agreement.{k}", n, "orbit's last frame")
         if len(self.agreement.clip_iou) != n // self.clip_frames:
@@ -248,6 +285,7 @@ class Annotation(Record):
 
 class _ClipFields(Record):
     """The fields a clip record and its QA line share (same names, same meaning)."""
+    _omit_if_none: ClassVar[tuple[str, ...]] = ("evidence",)
     clip_id: Id
     job_id: Id
     clip_index: NonNegInt
@@ -256,6 +294,7 @@ class _ClipFields(Record):
     fps: PosInt
     num_frames: PosInt
     duration: float = Field(gt=0.0)
+    evidence: Optional[ClipEvidence] = None   # with annotate.evidence: twin (an extra, optional field)
 
 
 class Clip(_ClipFields):
@@ -274,6 +313,8 @@ class Clip(_ClipFields):
         for k, suffix in (("video", ".mp4"), ("video_marked", ".marked.mp4")):
             if getattr(self, k) != f"clips/{self.clip_id}{suffix}":
                 out.append(f"{k}: {getattr(self, k)!r} is not clips/{self.clip_id}{suffix}")
+        if self.evidence is not None and self.evidence.in_view_frames > self.num_frames:
+            out.append(f"evidence.in_view_frames: {self.evidence.in_view_frames} is more than num_frames")
         if self.end_frame - self.start_frame != self.num_frames:
             out.append(f"end_frame: [{self.start_frame}, {self.end_frame}) does not hold num_frames ({self.num_frames})")
         if self.start_frame != self.clip_index * self.num_frames:
@@ -325,7 +366,7 @@ class QARecord(_ClipFields):
     group: str = Field(min_length=1)
     defect: Literal[Q2_CHOICES]
     visible_intervals: list[SecInterval]
-    provenance: Literal["mask", "diff", "reviewed"]
+    provenance: Literal[SOURCES]
     split: Literal["train", "test"]
     material: str
     environment: str

@@ -2,8 +2,9 @@
 process) → verified outputs moved into place → DONE marker last.
 
 Layout: ``<out>/renders/<job_id>/{unmarked,marked,mask,objmask}/NNNN.png``, ``meta.json``, ``object.npz``,
-``scene.json``, ``DONE``. Work happens in ``<out>/renders/.staging/<job_id>`` so a crash never leaves
-a folder that looks complete.
+``scene.json``, ``DONE``; with ``annotate.evidence: twin`` a defective job also has ``twin/NNNN.png``
+and ``twin.npz`` (the defect-free twin, see ``pipeline/evidence.py``). Work happens in
+``<out>/renders/.staging/<job_id>`` so a crash never leaves a folder that looks complete.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from ..io import read_json, write_json
 from .blender import run_blender
 from .composite import composite_marked
 from .gpu import EXIT_CONFIG, fatal_reason
-from .scene import build_mesh, scene_spec
+from .scene import build_mesh, build_twin, scene_spec
 
 PASSES = ("unmarked", "marked", "mask", "objmask")
+TWIN = "twin"   # the defect-free twin's frames (annotate.evidence: twin, defective objects only)
 
 
 @dataclass
@@ -83,11 +85,11 @@ def _png_complete(path: Path) -> bool:
         return False
 
 
-def _verify(stage: Path, frames: int) -> None:
+def _verify(stage: Path, frames: int, twin: bool = False) -> None:
     """Every pass has exactly ``frames`` complete PNGs and meta.json exists."""
     if not (stage / "meta.json").exists():
         raise RuntimeError("Blender exited without writing meta.json")
-    for p in PASSES:
+    for p in PASSES + ((TWIN,) if twin else ()):
         names = sorted(x.name for x in (stage / p).glob("*.png"))
         expected = [f"{i:04d}.png" for i in range(frames)]
         if names != expected:
@@ -115,21 +117,28 @@ def record_failure(out: Path, job_id: str, msg: str, attempts: int = 0, tb: str 
         pass
 
 
-def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool) -> None:
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool, twin: bool = False) -> None:
     """Complete ``marked/`` where Blender did not render it: a normal object's marked video is its
     unmarked video (hard links), and so is every ``marked: region`` frame without a region (the
-    defect is not seen); ``marked: composite`` tints the exact-mask pixels in 2-D."""
+    defect is not seen); ``marked: composite`` tints the exact-mask pixels in 2-D. Likewise the
+    twin's frames where the defect is not seen are the unmarked frames."""
     for i in range(frames):
         src, dst = stage / "unmarked" / f"{i:04d}.png", stage / "marked" / f"{i:04d}.png"
+        if twin and not (stage / TWIN / f"{i:04d}.png").exists():
+            _link_or_copy(src, stage / TWIN / f"{i:04d}.png")
         if dst.exists():
             continue
         if has_defect and mode == "composite":
             composite_marked(src, stage / "mask" / f"{i:04d}.png", dst)
         else:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copyfile(src, dst)
+            _link_or_copy(src, dst)
 
 
 def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None) -> JobResult:
@@ -169,19 +178,23 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
     attempts = 0
     try:
         mesh = build_mesh(job, cfg)
+        twin = build_twin(job, cfg) if cfg.annotate.evidence == "twin" else None
         frames = cfg.render.orbit_frames
         err: Optional[str] = None
         for attempts in range(1, cfg.render.retries + 2):
             shutil.rmtree(stage, ignore_errors=True)
             stage.mkdir(parents=True)
             mesh.save(stage / "object.npz")
-            spec = scene_spec(job, cfg, mesh, (stage / "object.npz").resolve(), stage.resolve())
+            if twin is not None:
+                twin.save(stage / "twin.npz")
+            spec = scene_spec(job, cfg, mesh, (stage / "object.npz").resolve(), stage.resolve(),
+                              (stage / "twin.npz").resolve() if twin is not None else None)
             write_json(stage / "scene.json", spec)
             code = run_blender(stage / "scene.json", log, cfg.render.timeout_s, env)
             if code == 0:
                 try:
-                    _fill_marked(stage, frames, cfg.render.marked, mesh.has_defect)
-                    _verify(stage, frames)
+                    _fill_marked(stage, frames, cfg.render.marked, mesh.has_defect, twin is not None)
+                    _verify(stage, frames, twin is not None)
                     err = None
                     break
                 except RuntimeError as e:
@@ -203,6 +216,8 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
         # Relative paths in the stored spec keep the folder relocatable.
         spec = read_json(stage / "scene.json")
         spec["mesh"], spec["output"] = "object.npz", "."
+        if "twin_mesh" in spec:
+            spec["twin_mesh"] = "twin.npz"
         write_json(stage / "scene.json", spec)
         if final.exists():
             shutil.rmtree(final)  # an incomplete earlier attempt (no DONE marker)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 
 from ..config import Config
 from ..objects import DefectMesh
-from ..objects.sources import object_mesh
+from ..objects.sources import library_mesh, object_mesh
 from ..scenery.orbit import camera_frames
 from ..scenery.pose import posed_mesh
 from ..scenery.spec import resolve_look
@@ -30,6 +30,22 @@ def build_mesh(job: dict[str, Any], cfg: Config) -> DefectMesh:
     return posed_mesh(object_mesh(job, cfg), job["pose"])
 
 
+def build_twin(job: dict[str, Any], cfg: Config) -> Optional[DefectMesh]:
+    """The defect-free twin of a defective job's object, posed exactly like the object (same
+    rotation and lift, so every face the defect left alone coincides); ``None`` for a normal object.
+
+    Only the procedural library keeps the mesh a defect was applied to; an Anomaly-ShapeNet sample
+    has no defect-free original (the config refuses ``annotate.evidence: twin`` for it)."""
+    obj = job["object"]
+    if not obj.get("defect_params"):
+        return None
+    if obj.get("source") == "anomaly_shapenet":
+        raise ValueError(f"job {job['job_id']}: an anomaly_shapenet object has no defect-free twin")
+    base = library_mesh(str(cfg.objects.source.library or ""), job["category"])
+    twin = DefectMesh.normal(base.vertices, base.faces)
+    return posed_mesh(twin, job["pose"], lift_from=object_mesh(job, cfg))
+
+
 def vertical_fov(cfg: Config, lens_mm: float) -> float:
     sensor_h = SENSOR_WIDTH_MM * cfg.render.height / cfg.render.width
     return 2.0 * math.atan(sensor_h / (2.0 * lens_mm))
@@ -42,12 +58,15 @@ def camera_path(job: dict[str, Any], cfg: Config, mesh: DefectMesh) -> list[dict
     return camera_frames(job["camera"], mesh.vertices, r.width, r.height, r.orbit_frames)
 
 
-def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Path, output: Path) -> dict[str, Any]:
-    """The JSON that ``blender_scripts/render_job.py`` executes."""
+def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Path, output: Path,
+               twin_path: Optional[Path] = None) -> dict[str, Any]:
+    """The JSON that ``blender_scripts/render_job.py`` executes; ``twin_path`` (the defect-free twin's
+    mesh) adds the evidence pass."""
     r = cfg.render
     return resolve_look({
         "job_id": job["job_id"],
         "mesh": str(mesh_path),
+        **({"twin_mesh": str(twin_path)} if twin_path is not None else {}),
         "output": str(output),
         "has_defect": mesh.has_defect,
         "marked": r.marked,

@@ -28,7 +28,8 @@ LS_URL_PREFIX = "/data/local-files/?d="
 
 def collect_tasks(out: Path, jobs: list[dict[str, Any]], candidate_source: str,
                   url_of: Any) -> list[ReviewTask]:
-    """Review tasks for every encoded clip of ``jobs`` (clip-id order). ``url_of(rel_path)`` turns a
+    """Review tasks for every encoded clip of ``jobs``: clips with weak evidence (in view by the mask,
+    mostly not shown by the unmarked video) first, then clip-id order. ``url_of(rel_path)`` turns a
     path relative to ``out`` into the URL the consumer needs."""
     if candidate_source not in CANDIDATE_SOURCES:
         raise ValueError(f"--candidates must be one of {', '.join(CANDIDATE_SOURCES)}")
@@ -45,7 +46,7 @@ def collect_tasks(out: Path, jobs: list[dict[str, Any]], candidate_source: str,
             anns[jid] = read_annotation(annotation_path(out, jid), jid).to_json()
         tasks.append(build_task(c, anns[jid], by_id[jid], candidate_source,
                                 url_of(c["video_marked"]), url_of(c["video"])))
-    return sorted(tasks, key=lambda t: t.clip_id)
+    return sorted(tasks, key=lambda t: (not t.weak_evidence, t.clip_id))
 
 
 def export_review(out: Path, dataset: str, jobs: list[dict[str, Any]], dest: Path,

@@ -57,6 +57,9 @@ def task(t: ReviewTask, model_version: str) -> dict[str, Any]:
     """One Label Studio task; each candidate interval is one prediction result item."""
     info = (f"{t.job_id} clip {t.clip_index}: {t.category}, defect {t.defect or 'none'}; "
             f"candidates from {t.candidate_source}, {t.num_frames} frames at {t.fps} fps")
+    if t.evidence is not None:
+        info += (f"; evidence in {t.evidence['evident_frames']} of {t.evidence['in_view_frames']} in-view frames"
+                 + (" (WEAK: check the unmarked clip)" if t.weak_evidence else ""))
     result = [{"id": f"cand{k}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "timelinelabels",
                "value": {"ranges": [r], "timelinelabels": [LABEL]}}
               for k, r in enumerate(ranges(t.candidates))]
@@ -64,7 +67,10 @@ def task(t: ReviewTask, model_version: str) -> dict[str, Any]:
         "data": {"video": t.video_marked, "video_unmarked": t.video_unmarked, "fps": t.fps,
                  "clip_id": t.clip_id, "job_id": t.job_id, "num_frames": t.num_frames,
                  "start_frame": t.start_frame, "info": info, "candidate_source": t.candidate_source,
-                 "diff_scores": t.scores["diff"], "mask_scores": t.scores["mask"]},
+                 "diff_scores": t.scores["diff"], "mask_scores": t.scores["mask"],
+                 **({"evidence_scores": t.scores["evidence"], "weak_evidence": t.weak_evidence,
+                     "evident_frames": t.evidence["evident_frames"], "in_view_frames": t.evidence["in_view_frames"]}
+                    if t.evidence is not None and "evidence" in t.scores else {})},
         "predictions": [{"model_version": model_version, "score": 1.0, "result": result}],
     }
 

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
+from .. import evidence_stats
 from ..intervals import clip_local
 from ..records import DECISIONS
 
@@ -51,6 +52,10 @@ class ReviewTask:
     threshold_px: float
     reviewed: list[list[int]] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    #: with evidence: the clip's strength (``pipeline.evidence_stats.clip_evidence``) and whether the mask
+    #: says visible while the unmarked video mostly shows nothing (reviewed first)
+    evidence: dict[str, Any] | None = None
+    weak_evidence: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,7 +64,8 @@ class ReviewTask:
 def build_task(clip: dict[str, Any], ann: dict[str, Any], job: dict[str, Any], candidate_source: str,
                video_marked: str, video_unmarked: str) -> ReviewTask:
     """A review task for one clip: candidates from ``candidate_source``, the other source as the
-    reference, per-frame scores of both, and the reviewer's earlier intervals if any."""
+    reference, per-frame scores of both (and of the evidence when measured), and the reviewer's
+    earlier intervals if any."""
     s, e = int(clip["start_frame"]), int(clip["end_frame"])
     other = "mask" if candidate_source == "diff" else "diff"
 
@@ -76,11 +82,11 @@ def build_task(clip: dict[str, Any], ann: dict[str, Any], job: dict[str, Any], c
         video_marked=video_marked, video_unmarked=video_unmarked,
         category=str(job.get("category", "")), defect=job.get("defect"),
         candidate_source=candidate_source, candidates=local(candidate_source), reference=local(other),
-        scores={"diff": [int(x) for x in ann["diff"]["scores"][s:e]],
-                "mask": [int(x) for x in ann["mask"]["scores"][s:e]]},
+        scores={k: [int(x) for x in ann[k]["scores"][s:e]] for k in ("diff", "mask", "evidence") if k in ann},
         threshold_px=float(ann["threshold_px"]), reviewed=reviewed,
         labels={"material": str(job.get("material", {}).get("name", "")),
                 "environment": str(job.get("environment", {}).get("kind", ""))},
+        evidence=clip.get("evidence"), weak_evidence=evidence_stats.is_weak(clip.get("evidence")),
     )
 
 

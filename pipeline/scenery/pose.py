@@ -31,8 +31,11 @@ def pose_matrix(pose: dict[str, Any]) -> np.ndarray:
     return rt @ rz * float(pose["scale"])
 
 
-def posed_mesh(dm: DefectMesh, pose: dict[str, Any]) -> DefectMesh:
-    """``dm`` in world space: posed, then lifted so its lowest point rests on z = 0."""
-    v = dm.vertices @ pose_matrix(pose).T
-    v[:, 2] -= v[:, 2].min()
+def posed_mesh(dm: DefectMesh, pose: dict[str, Any], lift_from: DefectMesh | None = None) -> DefectMesh:
+    """``dm`` in world space: posed, then lifted so its lowest point rests on z = 0 (or, with
+    ``lift_from``, by the lift that rests *that* mesh on z = 0: the defect-free twin of an object
+    must sit exactly where the object's undamaged faces sit, even when the defect is its lowest part)."""
+    rot = pose_matrix(pose).T
+    v = dm.vertices @ rot
+    v[:, 2] -= (v if lift_from is None else lift_from.vertices @ rot)[:, 2].min()
     return DefectMesh(v, dm.faces, dm.vertex_mask, dm.face_mask)
