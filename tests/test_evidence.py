@@ -21,6 +21,7 @@ from pipeline.eval.metrics import evaluate_scores, evidence_class
 from pipeline.objects import DefectMesh
 from pipeline.objects.sources import object_mesh
 from pipeline.plan import plan_jobs
+from pipeline.records import Clip, QARecord, read_annotation
 from pipeline.render.region import from_json, inside
 from pipeline.render.scene import build_twin
 from pipeline.scenery.pose import pose_matrix, posed_mesh
@@ -202,6 +203,13 @@ def test_labels_count_only_frames_in_view_and_evident(evidence_build):
         assert r["visible_intervals"] == c["intervals"]["in_view_and_evident"]
         assert r["evidence"] == c["evidence"]
         assert c["evidence"]["evident_frames"] <= c["evidence"]["in_view_frames"]
+    # the records with their evidence blocks read back to the same JSON (the files' contract)
+    for f in (out / "annotations").glob("*.json"):
+        assert read_annotation(f).to_json() == json.loads(f.read_text())
+    for c in clips:
+        assert Clip.model_validate(c).to_json() == c
+    for r in qa.values():
+        assert QARecord.model_validate(r).to_json() == r
     card = (out / "README.md").read_text()
     assert "## Evidence" in card and (out / "card" / "evidence.png").stat().st_size > 0
 
