@@ -8,6 +8,7 @@ Blender sessions grow in memory). With ``device: gpu`` every task asks Ray for o
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,23 @@ def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
     return float(min(threads, cores)), threads, workers
 
 
+def task_placement() -> dict[str, Any]:
+    """Where this Ray task runs, for the job's ``meta.json``: the Ray node id, the
+    ``CUDA_VISIBLE_DEVICES`` Ray set for it (``None`` where Ray set none) and the start time (Unix s)."""
+    import ray
+
+    return {"ray_node_id": ray.get_runtime_context().get_node_id(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "started_at": round(time.time(), 3)}
+
+
 def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str) -> dict[str, Any]:
+    placement = task_placement()
     cfg = Config.model_validate(cfg_json)
     # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender, with the
     # kernel-cache folders (pipeline/render/gpu.py).
     env = gpu_env(cfg.render.device, cfg.render.kernel_cache_dir)
-    return vars(render_job(job, cfg, Path(out), env))
+    return vars(render_job(job, cfg, Path(out), env, placement))
 
 
 def _start_local_ray(ray: Any, cores: int) -> None:
