@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SMOKE, run_mmviad
+from pipeline.config import Config
 
 pytestmark = pytest.mark.slow
 
@@ -35,11 +36,24 @@ WORKER_GPUS = (2, 1)
 
 
 def _gpu_config(root: Path) -> Path:
-    """The smoke config (3 orbits, 64x36, 2 spp) as a GPU job; one Blender thread per task, so a
-    task asks Ray for 1 CPU + 1 GPU and the 2-GPU node runs two tasks at once."""
+    """The smoke config (3 orbits, 64x36, 2 spp) with ``render.device: gpu`` and nothing else
+    changed: each task asks Ray for 1 GPU and 1 CPU, so the 2-GPU node runs two tasks at once."""
     cfg = root / "cluster.yaml"
-    cfg.write_text(SMOKE.read_text().replace("render:\n", "render:\n  device: gpu\n  threads: 1\n", 1))
+    cfg.write_text(SMOKE.read_text().replace("render:\n", "render:\n  device: gpu\n", 1))
     return cfg
+
+
+def test_a_gpu_task_asks_for_one_gpu_and_one_cpu_whatever_the_driver_has():
+    """Asking for the driver's core count per GPU task would leave all but one GPU of a node idle."""
+    from pipeline.config import load_config
+    from pipeline.render.runner import task_resources
+
+    base = load_config(SMOKE).model_dump()
+    for threads, cpus in ((0, 1.0), (4, 4.0)):
+        base["render"].update(device="gpu", threads=threads)
+        assert task_resources(Config.model_validate(base), cores=64)[0] == cpus
+    base["render"].update(device="cpu", threads=0)
+    assert task_resources(Config.model_validate(base), cores=64)[0] == 64.0  # the CPU default: every core
 
 
 class FakeGpuCluster:

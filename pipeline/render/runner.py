@@ -22,14 +22,19 @@ from .job import JobResult, error_path, is_done, render_job
 
 def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
     """(CPUs per task, Blender threads, worker count). One Blender using every core is the default:
-    measured 1 → 2 threads gives 1.72×, so splitting cores across processes rarely pays."""
+    measured 1 → 2 threads gives 1.72×, so splitting cores across processes rarely pays.
+
+    With ``device: gpu`` the task's resource is its GPU: it asks Ray for ``render.threads`` CPUs,
+    1 when unset. Asking for every core (the CPU default) would fit one task per node however many
+    GPUs the node has. ``cores`` is the driver's count, which says nothing about a worker node."""
     r = cfg.render
     if r.workers:
         threads = r.threads or max(1, cores // r.workers)
     else:
         threads = r.threads or cores
     workers = max(1, cores // threads) if not r.workers else r.workers
-    return float(min(threads, cores)), threads, workers
+    cpus = float(r.threads or 1) if r.device == "gpu" else float(min(threads, cores))
+    return cpus, threads, workers
 
 
 def task_placement() -> dict[str, Any]:
