@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -135,6 +136,10 @@ def test_gpu_tasks_get_one_distinct_gpu_each_and_spread_over_nodes(cluster_build
         visible = (p["cuda_visible_devices"] or "").split(",")
         assert len(visible) == 1 and visible[0].isdigit(), f"{jid}: CUDA_VISIBLE_DEVICES={p['cuda_visible_devices']!r}"
         assert int(visible[0]) < gpus_of[p["ray_node_id"]], jid
+        # ... and Blender itself ran with that one id (the test switch's warning line quotes it)
+        seen = re.findall(r"MMVIAD_TEST_GPU_ON_CPU=1: test-only fake.*CUDA_VISIBLE_DEVICES='(\d*)'",
+                          (out / "logs" / "render" / f"{jid}.log").read_text())
+        assert seen == [visible[0]], (jid, seen)
     by_node = defaultdict(list)
     for jid, m in metas.items():
         by_node[m["placement"]["ray_node_id"]].append(m["placement"])
