@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import bpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: pipeline.render.gpu (stdlib only)
+from pipeline.render.gpu import TEST_GPU_ON_CPU_BACKEND, TEST_GPU_ON_CPU_ENV  # noqa: E402
+
+
+def gpu_on_cpu_switch() -> bool:
+    """Whether the test-only GPU-on-CPU fake is on (``MMVIAD_TEST_GPU_ON_CPU`` exactly ``"1"``; see
+    pipeline/render/gpu.py). Used by tests/test_ray_cluster.py to run real Ray GPU scheduling on
+    fake GPU resources; anything else keeps the real GPU path, which fails loudly without a GPU."""
+    return os.environ.get(TEST_GPU_ON_CPU_ENV) == "1"
 
 
 def select_gpu() -> str:
@@ -34,7 +46,13 @@ def configure(r: dict) -> dict:
     scene.render.engine = "CYCLES"
     cy = scene.cycles
     backend = "CPU"
-    if r["device"] == "gpu":
+    fake_gpu = r["device"] == "gpu" and gpu_on_cpu_switch()
+    if fake_gpu:
+        print(f"[render_job] WARNING: {TEST_GPU_ON_CPU_ENV}=1: test-only fake, rendering this device: gpu job "
+              f"on the CPU (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})", flush=True)
+        backend = TEST_GPU_ON_CPU_BACKEND
+        cy.device = "CPU"
+    elif r["device"] == "gpu":
         backend = select_gpu()
         cy.device = "GPU"
     else:
@@ -56,7 +74,7 @@ def configure(r: dict) -> dict:
         cy.denoiser = "OPENIMAGEDENOISE"
         cy.denoising_quality = "FAST" if r["denoise"] == "fast" else "HIGH"
         cy.denoising_prefilter = "FAST" if r["denoise"] == "fast" else "ACCURATE"
-        cy.denoising_use_gpu = r["device"] == "gpu"
+        cy.denoising_use_gpu = r["device"] == "gpu" and not fake_gpu
     scene.render.use_persistent_data = bool(r["persistent_data"])
     scene.render.resolution_x = int(r["width"])
     scene.render.resolution_y = int(r["height"])
@@ -74,7 +92,7 @@ def configure(r: dict) -> dict:
     scene.view_settings.view_transform = "Standard"  # keep the red paint saturated
     return {"backend": backend, "threads": scene.render.threads,
             "gpu_devices": [d.name for d in bpy.context.preferences.addons["cycles"].preferences.devices
-                            if d.use and d.type != "CPU"] if backend != "CPU" else []}
+                            if d.use and d.type != "CPU"] if backend in ("OPTIX", "CUDA") else []}
 
 
 OBJECT_PASS_INDEX = 2  # the object's body material; its defect faces carry scene_build.DEFECT_PASS_INDEX = 1

@@ -18,6 +18,7 @@ from .config import Config, config_dict  # noqa: E402
 from .contact_sheet import write_contact_sheet  # noqa: E402
 from .io import atomic_write_text, read_json  # noqa: E402
 from .records import Clip, QARecord, iter_records  # noqa: E402
+from .render.gpu import TEST_GPU_ON_CPU_BACKEND, TEST_GPU_ON_CPU_ENV  # noqa: E402
 
 PROTOCOLS = ("standard", "unseen")
 
@@ -139,7 +140,9 @@ def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
     plot_intervals(std, pics / "intervals.png")
     rendered = [j for j in jobs if (out / "renders" / j["job_id"] / "DONE").exists()]
     write_contact_sheet(out, rendered[:6], pics / "contact_sheet.png", columns=6, tile_width=200)
-    blender = sorted({read_json(out / "renders" / j["job_id"] / "meta.json")["blender_version"] for j in rendered})
+    metas = [read_json(out / "renders" / j["job_id"] / "meta.json") for j in rendered]
+    blender = sorted({m["blender_version"] for m in metas})
+    faked = sum(m.get("render", {}).get("backend") == TEST_GPU_ON_CPU_BACKEND for m in metas)
     lines = [
         f"# {cfg.name}: an mmviad dataset",
         "",
@@ -156,6 +159,8 @@ def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
         f"{cfg.render.fps} fps, {cfg.render.orbit_frames}-frame orbits, {cfg.render.clip_seconds:g}-second clips",
         f"- {len(rendered)} of {len(jobs)} planned orbits rendered; labels from `{cfg.qa.label_source}` "
         "unless reviewed",
+        *([f"- **WARNING: {faked} orbit(s) rendered on the CPU by the test-only {TEST_GPU_ON_CPU_ENV} switch "
+            "although the config asks for a GPU: a test run, not a dataset to publish**"] if faked else []),
         "",
         "## Counts",
         "",

@@ -1,5 +1,6 @@
 """Real Blender, tiny renders: ``marked: render`` vs ``marked: composite`` (``marked: region``: see
-test_region.py), the loud GPU failure on a machine without a GPU, and the calibration behind
+test_region.py), the loud GPU failure on a machine without a GPU (and the test-only switch that
+renders such a job on the CPU), and the calibration behind
 ``mmviad plan --estimate``."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from conftest import SMOKE, run_mmviad
 from pipeline.config import Config, load_config
 from pipeline.plan import plan_jobs
+from pipeline.render.gpu import TEST_GPU_ON_CPU_BACKEND, TEST_GPU_ON_CPU_ENV
 from pipeline.render.job import error_path, render_job
 
 pytestmark = pytest.mark.slow
@@ -73,13 +75,26 @@ def test_marked_render_and_composite_give_the_same_files(tmp_path):
 def test_gpu_device_without_a_gpu_fails_loudly_and_is_recorded(tmp_path):
     cfg = tiny(device="gpu", retries=2)
     job = plan_jobs(cfg)[0]
-    res = render_job(job, cfg, tmp_path, {"CUDA_VISIBLE_DEVICES": ""})
+    # the test-only GPU-on-CPU fake explicitly off, whatever this shell has
+    res = render_job(job, cfg, tmp_path, {"CUDA_VISIBLE_DEVICES": "", TEST_GPU_ON_CPU_ENV: "0"})
     assert res.status == "failed" and res.attempts == 1  # a setup error is not retried
     assert "no OptiX or CUDA device" in res.error and "refusing to fall back to the CPU" in res.error
     err = json.loads(error_path(tmp_path, job["job_id"]).read_text())
     assert "no OptiX or CUDA device" in err["error"]
     assert "[render_job] FATAL:" in Path(res.log).read_text()
     assert not (tmp_path / "renders" / job["job_id"]).exists()
+
+
+def test_test_only_gpu_on_cpu_switch_renders_on_the_cpu_and_says_so(tmp_path):
+    """The fake behind tests/test_ray_cluster.py: ``device: gpu`` rendered on the CPU, recorded as such."""
+    cfg = tiny(device="gpu", orbit_frames=4, clip_seconds=0.4)
+    job = plan_jobs(cfg)[0]
+    res = render_job(job, cfg, tmp_path, {"CUDA_VISIBLE_DEVICES": "", TEST_GPU_ON_CPU_ENV: "1"})
+    assert res.status == "done", res.error
+    meta = json.loads((tmp_path / "renders" / job["job_id"] / "meta.json").read_text())
+    assert meta["render"]["device"] == "gpu" and meta["render"]["backend"] == TEST_GPU_ON_CPU_BACKEND
+    assert meta["render"]["gpu_devices"] == [] and "placement" not in meta  # no Ray task: no placement
+    assert f"{TEST_GPU_ON_CPU_ENV}=1: test-only fake" in Path(res.log).read_text()
 
 
 @pytest.mark.skipif(has_gpu(), reason="this machine has a GPU: the no-GPU failure cannot be shown here")

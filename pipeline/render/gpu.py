@@ -16,6 +16,13 @@ from typing import Mapping, Optional
 
 EXIT_CONFIG = 4  # render_job.py's exit code for setup errors a retry cannot fix (e.g. no GPU)
 
+#: Test-only fake for machines without a GPU (tests/test_ray_cluster.py): with this variable set to
+#: exactly ``1`` in Blender's environment, a ``device: gpu`` job renders on the CPU instead of failing,
+#: and its ``meta.json`` says so (``render.backend`` = :data:`TEST_GPU_ON_CPU_BACKEND`; the dataset
+#: card warns). Never set it in production: it turns the "no GPU" error into a slow CPU render.
+TEST_GPU_ON_CPU_ENV = "MMVIAD_TEST_GPU_ON_CPU"
+TEST_GPU_ON_CPU_BACKEND = "cpu (test switch)"
+
 
 def kernel_cache_env(cache_dir: Optional[Path]) -> dict[str, str]:
     """Environment variables that move the GPU kernel caches under ``cache_dir`` (created)."""

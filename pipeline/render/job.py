@@ -141,9 +141,14 @@ def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool, twin: bo
             _link_or_copy(src, dst)
 
 
-def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None) -> JobResult:
+def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None,
+               placement: dict[str, Any] | None = None) -> JobResult:
     """Render one job unless it is already DONE. Never raises for a job-level failure: the error
     is returned and written to ``logs/render/<job_id>.error.json``, so the rest of the shard goes on.
+
+    ``placement`` (where the task ran: Ray node, ``CUDA_VISIBLE_DEVICES``, start time) is stored in
+    the job's ``meta.json`` as ``placement``, with the time the render finished, before the folder
+    is moved into place.
 
     An exclusive lock per job keeps two drivers (say, the same shard started twice) from rendering
     into one staging folder."""
@@ -164,10 +169,11 @@ def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] 
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return JobResult(jid, "failed", error="another process is rendering this job right now (lock held)")
-        return _render_locked(job, cfg, out, env)
+        return _render_locked(job, cfg, out, env, placement)
 
 
-def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None) -> JobResult:
+def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
+                   placement: dict[str, Any] | None) -> JobResult:
     jid = job["job_id"]
     t0 = time.perf_counter()
     final = job_dir(out, jid)
@@ -213,6 +219,10 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
                 pass  # a full disk must not hide the render error itself
         if err:
             raise RuntimeError(err)
+        if placement is not None:
+            meta = read_json(stage / "meta.json")
+            meta["placement"] = {**placement, "finished_at": round(time.time(), 3)}
+            write_json(stage / "meta.json", meta)
         # Relative paths in the stored spec keep the folder relocatable.
         spec = read_json(stage / "scene.json")
         spec["mesh"], spec["output"] = "object.npz", "."

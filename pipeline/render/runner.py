@@ -8,6 +8,7 @@ Blender sessions grow in memory). With ``device: gpu`` every task asks Ray for o
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +22,38 @@ from .job import JobResult, error_path, is_done, render_job
 
 def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
     """(CPUs per task, Blender threads, worker count). One Blender using every core is the default:
-    measured 1 → 2 threads gives 1.72×, so splitting cores across processes rarely pays."""
+    measured 1 → 2 threads gives 1.72×, so splitting cores across processes rarely pays.
+
+    With ``device: gpu`` the task's resource is its GPU: it asks Ray for ``render.threads`` CPUs,
+    1 when unset. Asking for every core (the CPU default) would fit one task per node however many
+    GPUs the node has. ``cores`` is the driver's count, which says nothing about a worker node."""
     r = cfg.render
     if r.workers:
         threads = r.threads or max(1, cores // r.workers)
     else:
         threads = r.threads or cores
     workers = max(1, cores // threads) if not r.workers else r.workers
-    return float(min(threads, cores)), threads, workers
+    cpus = float(r.threads or 1) if r.device == "gpu" else float(min(threads, cores))
+    return cpus, threads, workers
+
+
+def task_placement() -> dict[str, Any]:
+    """Where this Ray task runs, for the job's ``meta.json``: the Ray node id, the
+    ``CUDA_VISIBLE_DEVICES`` Ray set for it (``None`` where Ray set none) and the start time (Unix s)."""
+    import ray
+
+    return {"ray_node_id": ray.get_runtime_context().get_node_id(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "started_at": round(time.time(), 3)}
 
 
 def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str) -> dict[str, Any]:
+    placement = task_placement()
     cfg = Config.model_validate(cfg_json)
     # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender, with the
     # kernel-cache folders (pipeline/render/gpu.py).
     env = gpu_env(cfg.render.device, cfg.render.kernel_cache_dir)
-    return vars(render_job(job, cfg, Path(out), env))
+    return vars(render_job(job, cfg, Path(out), env, placement))
 
 
 def _start_local_ray(ray: Any, cores: int) -> None:
