@@ -275,7 +275,7 @@ class AnnotateConfig(_Strict):
     min_gap: Int = Field(2, ge=0)
     diff_threshold: Int = Field(24, ge=1, le=255)
     red_chroma_threshold: Int = Field(40, ge=0, le=255)
-    paint_chroma_min: Int = Field(60, ge=0, le=255)
+    paint_chroma_min: Int = Field(45, ge=0, le=255)
     diff_open_px: Int = Field(0, ge=0, le=16)
     diff_min_component_px: Int = Field(3, ge=1, le=10_000)
     diff_low_ratio: Float = Field(0.5, gt=0.0, le=1.0)
