@@ -85,8 +85,3 @@ def track(frames: Sequence[FrameEvidence], mask_scores: Sequence[int], thr: floa
         "floor": [f.floor for f in frames],
         "intervals": [list(x) for x in visible_intervals(both, thr, a.min_len, a.min_gap)],
     }
-
-
-def none_seen(n: int) -> list[FrameEvidence]:
-    """Evidence of an orbit that cannot show a defect (a normal object)."""
-    return [FrameEvidence(0, 0.0, 0.0)] * n
