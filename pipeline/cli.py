@@ -434,7 +434,7 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 def _review_dest(args: argparse.Namespace, cfg: Any, out: Path) -> Path:
     from .layout import Layout
 
-    return args.dest or Layout(out).review_dir(cfg.name if args.shard is None else f"{cfg.name}-shard{args.shard}")
+    return args.dest or Layout(out).review_dir(cfg.name, args.shard)
 
 
 def _ls_client(args: argparse.Namespace) -> Any:

@@ -90,9 +90,12 @@ class Layout:
         return self.root / "contact_sheet.png"
 
     # ---- review --------------------------------------------------------------------------------
-    def review_dir(self, name: str) -> Path:
-        """``review/<name>/``: a review export (HTML page, Label Studio files)."""
-        return self.root / "review" / validate_id(name, "review name")
+    def review_dir(self, name: str, shard: int | None = None) -> Path:
+        """``review/<name>/`` (``review/<name>-shard<k>/`` for one shard): a review export (HTML page,
+        Label Studio files)."""
+        if shard is not None and (isinstance(shard, bool) or not isinstance(shard, int) or shard < 0):
+            raise ValueError(f"shard {shard!r} is not a non-negative integer")
+        return self.root / "review" / (validate_id(name, "review name") + ("" if shard is None else f"-shard{shard}"))
 
     # ---- clips ---------------------------------------------------------------------------------
     def clips_dir(self) -> Path:

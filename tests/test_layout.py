@@ -33,6 +33,7 @@ def test_every_path_is_the_documented_one(tmp_path):
         L.reports_dir(): "reports",
         L.contact_sheet(): "contact_sheet.png",
         L.review_dir("smoke"): "review/smoke",
+        L.review_dir("smoke", 3): "review/smoke-shard3",
         L.clips_dir(): "clips",
         L.clip_index(JOB): f"clips/{JOB}.clips.json",
         L.clip_video(CLIP): f"clips/{CLIP}.mp4",
@@ -86,6 +87,12 @@ def test_every_id_is_checked(tmp_path, bad):
         with pytest.raises(InvalidIdError):
             call()
             pytest.fail(f"call {i} accepted {bad!r}")
+
+
+@pytest.mark.parametrize("shard", [-1, True, "3", 1.0])
+def test_review_shard_is_a_whole_number(tmp_path, shard):
+    with pytest.raises(ValueError, match="not a non-negative integer"):
+        Layout(tmp_path).review_dir("smoke", shard)
 
 
 @pytest.mark.parametrize("rel", ["/etc/passwd", "../x.mp4", "clips/../../x.mp4", "clips\\..\\x.mp4"])
