@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .io import atomic_write_bytes, atomic_write_text, read_json, write_json
+from .layout import Layout
 
-REPORT_DIR = "reports"
 WORST = 5
 
 
@@ -111,11 +111,10 @@ def plot(anns: list[dict[str, Any]], s: dict[str, Any], path: Path) -> None:
 
 def write_report(out: Path, job_ids: list[str]) -> dict[str, Any]:
     """Summarize the annotation files of ``job_ids`` that exist; write JSON, Markdown and PNG."""
-    from .annotate import annotation_path
-
-    anns = [read_json(p) for p in (annotation_path(out, j) for j in job_ids) if p.exists()]
+    layout = Layout(out)
+    anns = [read_json(p) for p in (layout.annotation(j) for j in job_ids) if p.exists()]
     s = summarize(anns)
-    d = Path(out) / REPORT_DIR
+    d = layout.reports_dir()
     write_json(d / "agreement.json", s)
     atomic_write_text(d / "agreement.md", _markdown(s))
     plot(anns, s, d / "agreement.png")

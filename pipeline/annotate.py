@@ -21,10 +21,9 @@ import numpy as np
 from . import evidence
 from .config import AnnotateConfig, Config
 from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
-from .ids import validate_id
 from .io import read_json, write_json
+from .layout import Layout
 from .records import ANNOTATION_FORMAT, Annotation, parse, read_annotation
-from .render.job import job_dir
 
 FORMAT_VERSION = ANNOTATION_FORMAT  # 2: paint-chroma test, speck removal, hysteresis, richer agreement
 
@@ -110,7 +109,7 @@ def agreement(diff_iv: list[tuple[int, int]], mask_iv: list[tuple[int, int]], n:
 
 def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
     """Score every frame of a rendered job and derive both interval sets."""
-    d = job_dir(out, job_id)
+    d = Layout(out).render_dir(job_id)
     meta = read_json(d / "meta.json")
     n = int(meta["frames"])
     a = cfg.annotate
@@ -173,7 +172,8 @@ def _twin_rects(d: Path, meta: dict[str, Any], n: int) -> list[Any]:
 
 
 def annotation_path(out: Path, job_id: str) -> Path:
-    return Path(out) / "annotations" / f"{validate_id(job_id, 'job_id')}.json"
+    """``annotations/<job_id>.json`` (:meth:`pipeline.layout.Layout.annotation`)."""
+    return Layout(out).annotation(job_id)
 
 
 def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = True,
@@ -186,9 +186,10 @@ def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = T
 
     status: dict[str, str] = {}
     params = cfg.annotate.model_dump(mode="json")
+    layout = Layout(out)
     for jid in tqdm(job_ids, desc="annotate", unit="job", disable=not progress):
-        path = annotation_path(out, jid)
-        if not (job_dir(out, jid) / "DONE").exists():
+        path = layout.annotation(jid)
+        if not layout.is_done(jid):
             status[jid] = "missing"
             continue
         try:

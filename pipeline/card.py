@@ -17,6 +17,7 @@ from . import evidence_stats  # noqa: E402
 from .config import Config, config_dict  # noqa: E402
 from .contact_sheet import write_contact_sheet  # noqa: E402
 from .io import atomic_write_text, read_json  # noqa: E402
+from .layout import Layout  # noqa: E402
 from .records import Clip, QARecord, iter_records  # noqa: E402
 from .render.gpu import TEST_GPU_ON_CPU_BACKEND, TEST_GPU_ON_CPU_ENV  # noqa: E402
 
@@ -24,14 +25,15 @@ PROTOCOLS = ("standard", "unseen")
 
 
 def _rows(out: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    layout = Layout(out)
     found: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for p in PROTOCOLS:
         for s in ("train", "test"):
-            f = out / "qa" / p / f"{s}.jsonl"
+            f = layout.qa_file(p, s)
             if f.exists():
                 found.setdefault(p, {})[s] = [r.to_json() for _, r in iter_records(QARecord, f)]
     if "standard" not in found:
-        raise FileNotFoundError(f"{out / 'qa' / 'standard'}: no QA files; run `mmviad qa` first")
+        raise FileNotFoundError(f"{layout.qa_dir('standard')}: no QA files; run `mmviad qa` first")
     return found
 
 
@@ -132,15 +134,16 @@ def asset_credits(jobs: list[dict[str, Any]]) -> list[str]:
 def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
     """Write the card and its pictures into ``<out>/card/``; return the README path."""
     out = Path(out)
+    layout = Layout(out)
     protocols = _rows(out)
     std = protocols["standard"]["train"] + protocols["standard"]["test"]
-    pics = out / "card"
+    pics = layout.card_dir()
     pics.mkdir(parents=True, exist_ok=True)
     plot_distributions(std, pics / "distributions.png")
     plot_intervals(std, pics / "intervals.png")
-    rendered = [j for j in jobs if (out / "renders" / j["job_id"] / "DONE").exists()]
+    rendered = [j for j in jobs if layout.is_done(j["job_id"])]
     write_contact_sheet(out, rendered[:6], pics / "contact_sheet.png", columns=6, tile_width=200)
-    metas = [read_json(out / "renders" / j["job_id"] / "meta.json") for j in rendered]
+    metas = [read_json(layout.render_dir(j["job_id"]) / "meta.json") for j in rendered]
     blender = sorted({m["blender_version"] for m in metas})
     faked = sum(m.get("render", {}).get("backend") == TEST_GPU_ON_CPU_BACKEND for m in metas)
     lines = [
@@ -172,7 +175,7 @@ def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
             pos = sum(1 for r in rows if r["visible_intervals"])
             lines.append(f"| {p} | {s} | {len(rows)} | {pos} | {len(rows) - pos} | "
                          f"{len({r['job_id'] for r in rows})} | {len({r['category'] for r in rows})} |")
-    clips_path = out / "clips.jsonl"
+    clips_path = layout.clips_jsonl()
     clips = [c.to_json() for _, c in iter_records(Clip, clips_path)] if clips_path.exists() else []
     if any("evidence" in c for c in clips):
         summary = evidence_stats.summarize(clips, {j["job_id"]: j["defect"] for j in jobs})
@@ -192,6 +195,6 @@ def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
         lines += ["## Asset licences", "", "HDRI environment maps (lighting and background):", "", *credits, ""]
     lines += ["## Config", "", "```json",
               json.dumps(config_dict(cfg), indent=1, sort_keys=True), "```", ""]
-    dest = out / "README.md"
+    dest = layout.card()
     atomic_write_text(dest, "\n".join(lines))
     return dest

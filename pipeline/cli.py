@@ -147,11 +147,13 @@ def _fail_invalid(stage: str, out: Path, invalid: dict[str, str]) -> dict[str, s
     return {jid: f"failed: invalid job: {msg}" for jid, msg in invalid.items()}
 
 
-def _report(stage: str, status: dict[str, str], out: Path, log_hint: str | None = None) -> int:
+def _report(stage: str, status: dict[str, str], out: Path, own_log: bool = False) -> int:
     """Print ``<stage>: N done, M failed, ...`` and one stderr line per failed job with the path to
-    its log; return 1 when any job failed. Stages without their own per-job log (``log_hint`` None)
-    get the failure written to ``<out>/logs/<stage>/<job_id>.log`` so every summary line has one."""
+    its log (``<out>/logs/<stage>/<job_id>.log``); return 1 when any job failed. A stage that does
+    not write that log itself (``own_log`` False) gets the failure written there, so every summary
+    line has one."""
     from .io import atomic_write_text
+    from .layout import Layout
 
     counts: dict[str, int] = {}
     for s in status.values():
@@ -160,10 +162,8 @@ def _report(stage: str, status: dict[str, str], out: Path, log_hint: str | None 
     print(f"{stage}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) if counts else f"{stage}: no jobs")
     failed = {k: v for k, v in status.items() if v.startswith("failed")}
     for jid, msg in failed.items():
-        if log_hint:
-            log = out / log_hint.format(job_id=jid)
-        else:
-            log = out / "logs" / stage / f"{jid}.log"
+        log = Layout(out).log(stage, jid)
+        if not own_log:
             try:
                 atomic_write_text(log, f"{stage} failed: {msg.removeprefix('failed: ')}\n")
             except OSError:
@@ -202,7 +202,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     done = {r.job_id: r.status if r.status != "failed" else f"failed: {r.error}" for r in results}
     bad = _fail_invalid("render", out, invalid)
     status = {j["job_id"]: done.get(j["job_id"]) or bad[j["job_id"]] for j in jobs}
-    rc = _report("render", status, out, "logs/render/{job_id}.log")
+    rc = _report("render", status, out, own_log=True)
     print(f"render: {time.perf_counter() - t0:.1f} s wall")
     return rc
 
@@ -223,32 +223,37 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     ids = [j["job_id"] for j in ok]
     vis = visibility_agreement(cfg, ok, out)  # planned (ray-cast) vs rendered visibility
     if vis["jobs"]:
-        print(format_agreement(vis) + f" → {out / 'reports' / 'visibility.json'}")
+        from .layout import Layout
+
+        print(format_agreement(vis) + f" → {Layout(out).reports_dir() / 'visibility.json'}")
     if getattr(args, "report", False):
-        from .agreement import REPORT_DIR, write_report
+        from .agreement import write_report
+        from .layout import Layout
 
         s = write_report(out, ids)
         fmt = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
         print(f"agreement: mean IoU {fmt(s['mean_iou'])} per orbit, {fmt(s['mean_clip_iou'])} per clip over "
               f"{s['jobs']} jobs; {s['missed']['spans']} missed / {s['spurious']['spans']} spurious spans "
-              f"→ {out / REPORT_DIR / 'agreement.md'}")
+              f"→ {Layout(out).reports_dir() / 'agreement.md'}")
     return rc
 
 
 def cmd_clips(args: argparse.Namespace) -> int:
     from .clips import clip_jobs, gather_clips
+    from .layout import Layout
 
     cfg, out = _setup(args)
     invalid: dict[str, str] = {}
     jobs = _jobs(args, cfg, out, invalid)
     status = clip_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, out, progress=not args.no_progress)
     rc = _report("clips", {**status, **_fail_invalid("clips", out, invalid)}, out)
-    print(f"clips: {len(gather_clips(out))} clips indexed in {out / 'clips.jsonl'}")
+    print(f"clips: {len(gather_clips(out))} clips indexed in {Layout(out).clips_jsonl()}")
     return rc
 
 
 def cmd_qa(args: argparse.Namespace) -> int:
     from .clips import gather_clips
+    from .layout import Layout
     from .plan import load_jobs
     from .qa import build_qa
 
@@ -258,13 +263,12 @@ def cmd_qa(args: argparse.Namespace) -> int:
     counts = build_qa(clips, jobs, cfg, out)
     done = {c["job_id"] for c in clips}
     missing = [j["job_id"] for j in jobs if j["job_id"] not in done]
-    print(f"qa: {counts['train']} train / {counts['test']} test clips → {out / 'qa' / 'standard'}")
+    print(f"qa: {counts['train']} train / {counts['test']} test clips → {Layout(out).qa_dir('standard')}")
     if missing:
         print(f"qa: {len(missing)} job(s) have no clips yet (not rendered, or failed): {', '.join(missing[:5])}"
               f"{' …' if len(missing) > 5 else ''}", file=sys.stderr)
         for jid in missing:
-            logs = [p for st in ("render", "annotate", "clips") for p in (out / "logs" / st / f"{jid}.log",)
-                    if p.exists()]
+            logs = [p for st in ("render", "annotate", "clips") for p in (Layout(out).log(st, jid),) if p.exists()]
             print(f"  MISSING {jid}: " + (f"(log: {logs[-1]})" if logs else "no log: not rendered yet"),
                   file=sys.stderr)
         return 1
@@ -273,10 +277,11 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .contact_sheet import write_contact_sheet
+    from .layout import Layout
     from .plan import load_jobs
 
     cfg, out = _setup(args)
-    dest = args.dest or out / "contact_sheet.png"
+    dest = args.dest or Layout(out).contact_sheet()
     jobs = load_jobs(_plan(args, cfg, out))
     write_contact_sheet(out, jobs, dest, args.columns, args.tile_width)
     print(f"sheet: {dest}")
@@ -313,11 +318,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 # ---- eval (issue #6): protocols and eval subcommands --------------------------------------------
 def cmd_protocols(args: argparse.Namespace) -> int:
     from .eval.protocols import build_unseen
+    from .layout import Layout
 
     cfg, out = _setup(args)
     r = build_unseen(out, cfg)
     print(f"protocols: unseen {r['train']} train / {r['test']} test clips, held out: {', '.join(r['held_out'])} "
-          f"→ {out / 'qa' / 'unseen'}")
+          f"→ {Layout(out).qa_dir('unseen')}")
     return 0
 
 
@@ -327,6 +333,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .eval.inputs import EvalInputError, check_positive, check_run_name
     from .eval.run import evaluate, load_split
     from .eval.runners import NoDefectRunner, PriorRunner, RandomRunner
+    from .layout import Layout
 
     # bad flags fail before anything is created or sent
     name = check_run_name(args.name or args.runner)
@@ -354,7 +361,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         if not args.base_url or not args.model:
             raise ValueError("--runner openai needs --base-url and --model")
-        runner = OpenAIRunner(args.base_url, args.model, out / "eval" / name / "cache.jsonl",
+        runner = OpenAIRunner(args.base_url, args.model, Layout(out).eval_dir(name) / "cache.jsonl",
                               api_key=os.environ.get(args.api_key_env), concurrency=args.concurrency,
                               retries=args.retries, timeout_s=args.timeout, max_tokens=args.max_tokens,
                               price_in=args.price_in, price_out=args.price_out)
@@ -371,7 +378,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(rep["markdown"])
     if rep["runner_summary"]:
         print("runner: " + ", ".join(f"{k}={v}" for k, v in rep["runner_summary"].items()))
-    print(f"eval: report → {out / 'eval' / rep['name']} (answers not read: unparseable.jsonl)")
+    print(f"eval: report → {Layout(out).eval_dir(rep['name'])} (answers not read: unparseable.jsonl)")
     return 1 if rep["errors"] else 0
 
 
@@ -425,7 +432,9 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 
 
 def _review_dest(args: argparse.Namespace, cfg: Any, out: Path) -> Path:
-    return args.dest or out / "review" / (cfg.name if args.shard is None else f"{cfg.name}-shard{args.shard}")
+    from .layout import Layout
+
+    return args.dest or Layout(out).review_dir(cfg.name, args.shard)
 
 
 def _ls_client(args: argparse.Namespace) -> Any:

@@ -21,8 +21,8 @@ from .config import Config
 from .ids import clip_id, validate_id
 from .intervals import clip_local, frames_to_seconds
 from .io import DataError, read_json, write_json, write_jsonl
-from .records import Clip, RecordError, iter_records, parse, read_annotation, read_clip_index, unique
-from .render.job import job_dir
+from .layout import CLIP_INDEX_SUFFIX, Layout
+from .records import Clip, RecordError, parse, read_annotation, read_clip_index, read_clips_jsonl
 
 #: x264's CPU feature set, pinned. Left to auto-detection, x264 picks its AVX-512 code on CPUs that
 #: have it, and that path reads memory it never wrote (the bytes, and even the decoded pixels, then
@@ -94,7 +94,7 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
             local["reviewed"] = clip_local([tuple(x) for x in rev["intervals"]], s, e)
         recs.append({
             "clip_id": cid, "job_id": job["job_id"], "clip_index": i,
-            "video": f"clips/{cid}.mp4", "video_marked": f"clips/{cid}.marked.mp4",
+            "video": Layout.clip_video_rel(cid), "video_marked": Layout.clip_video_rel(cid, marked=True),
             "fps": fps, "num_frames": cf, "duration": round(cf / fps, 6),
             "start_frame": s, "end_frame": e,
             "azimuth_deg": [round(job["camera"]["start_azimuth_deg"] + 360.0 * s / n, 3),
@@ -108,12 +108,12 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
 
 def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
     """Encode the clips of one annotated job; ``skipped`` when its index is newer than its inputs."""
-    out = Path(out)
+    layout = Layout(out)
     jid = validate_id(job["job_id"], "job_id")
-    ann_path = out / "annotations" / f"{jid}.json"
+    ann_path = layout.annotation(jid)
     if not ann_path.exists():
         return "missing"
-    index = out / "clips" / f"{jid}.clips.json"
+    index = layout.clip_index(jid)
     ann = read_annotation(ann_path, jid).to_json()
     if ann["num_frames"] % cfg.render.clip_frames:
         raise RecordError(f"{ann_path}: num_frames: {ann['num_frames']} orbit frames are not a whole number of "
@@ -123,13 +123,13 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
         old = read_json(index) if index.exists() else None
     except DataError:
         old = None   # unreadable: written again below
-    if old == recs and all((out / r["video"]).exists() for r in recs):
+    if old == recs and all(layout.resolve(r["video"]).exists() for r in recs):
         return "skipped"
-    d = job_dir(out, jid)
+    d = layout.render_dir(jid)
     q = cfg.qa
     for r in recs:
         for folder, key in (("unmarked", "video"), ("marked", "video_marked")):
-            encode_mp4(_frames(d / folder, r["start_frame"], r["end_frame"]), out / r[key], r["fps"], q.crf,
+            encode_mp4(_frames(d / folder, r["start_frame"], r["end_frame"]), layout.resolve(r[key]), r["fps"], q.crf,
                        q.encode_preset)
     write_json(index, recs, indent=None)  # last: the index marks the job's clips complete
     return "done"
@@ -153,23 +153,18 @@ def gather_clips(out: Path) -> list[dict[str, Any]]:
     Each ``<job_id>.clips.json`` is validated (:class:`pipeline.records.Clip`); a bad one raises
     :class:`~pipeline.records.RecordError` naming the file, the clip and the field (`mmviad clips`
     writes it again)."""
-    out = Path(out)
+    layout = Layout(out)
     recs = []
-    for f in sorted((out / "clips").glob("*.clips.json")):
+    for f in sorted(layout.clips_dir().glob("*" + CLIP_INDEX_SUFFIX)):
         try:
-            recs.extend(c.to_json() for c in read_clip_index(f, f.name.removesuffix(".clips.json")))
+            recs.extend(c.to_json() for c in read_clip_index(f, f.name.removesuffix(CLIP_INDEX_SUFFIX)))
         except DataError as e:
             raise RecordError(f"{e} (run `mmviad clips` to write it again)") from None
     recs.sort(key=lambda r: (r["job_id"], r["clip_index"]))
-    write_jsonl(out / "clips.jsonl", recs)
+    write_jsonl(layout.clips_jsonl(), recs)
     return recs
 
 
 def read_clips(out: Path) -> list[dict[str, Any]]:
-    """The validated rows of ``<out>/clips.jsonl`` (a bad line raises naming the file, line and field)."""
-    path = Path(out) / "clips.jsonl"
-    rows = [(n, c.to_json()) for n, c in iter_records(Clip, path)]
-    dup = unique((c["clip_id"], str(n)) for n, c in rows)
-    if dup:
-        raise RecordError(f"{path}:{dup[2]}: clip_id: {dup[0]!r} also on line {dup[1]}")
-    return [c for _, c in rows]
+    """The validated rows of ``<out>/clips.jsonl`` (:func:`pipeline.records.read_clips_jsonl`)."""
+    return read_clips_jsonl(Layout(out).clips_jsonl())

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .io import atomic_write_bytes, read_json
-from .render.job import job_dir
+from .layout import Layout
 
 
 def _label(img: np.ndarray, text: str, scale: float) -> None:
@@ -22,14 +22,15 @@ def _label(img: np.ndarray, text: str, scale: float) -> None:
 
 def contact_sheet(out: Path, jobs: list[dict[str, Any]], columns: int = 6, tile_width: int = 240) -> np.ndarray:
     """BGR image: two rows per rendered job (unmarked, marked), ``columns`` frames across the orbit."""
+    layout = Layout(out)
     rows = []
     for job in jobs:
-        d = job_dir(out, job["job_id"])
-        if not (d / "DONE").exists():
+        d = layout.render_dir(job["job_id"])
+        if not layout.is_done(job["job_id"]):
             continue
         n = int(read_json(d / "meta.json")["frames"])
         picks = [int(i * n / columns) for i in range(columns)]
-        ann_path = Path(out) / "annotations" / f"{job['job_id']}.json"
+        ann_path = layout.annotation(job["job_id"])
         scores = read_json(ann_path)["mask"]["scores"] if ann_path.exists() else None
         for kind in ("unmarked", "marked"):
             tiles = []

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from .config import Config
 from .io import read_json, write_json
+from .layout import Layout
 from .render.blender import run_blender
 from .render.gpu import gpu_env
 from .render.runner import task_resources
@@ -53,7 +54,7 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     job = next((j for j in jobs if j["defect"]), jobs[0])
     if device:
         cfg = Config.model_validate({**cfg.model_dump(), "render": {**cfg.render.model_dump(), "device": device}})
-    stage = Path(out) / "calibration" / job["job_id"]
+    stage = Layout(out).calibration_dir(job["job_id"])
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     mesh = build_mesh(job, cfg)

@@ -19,7 +19,9 @@ from .config import Config
 from .config import config_dict
 from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
-from .plan_cache import CACHE_DIR, ObjectCache, run_objects
+from .layout import Layout
+from .paths import ASSETS
+from .plan_cache import ObjectCache, run_objects
 from .scenery.planning import plan_visibility, predict_job, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
@@ -153,7 +155,7 @@ def plan_jobs(cfg: Config, progress: bool = True, cache_dir: Path | None = None,
 _PACKAGE = Path(__file__).resolve().parent
 # Every module planning runs (tests/test_plan_cache.py checks this list against what a plan imports).
 PLANNING_MODULES = ("__init__.py", "config.py", "profiles.py", "ids.py", "io.py", "seeds.py", "intervals.py",
-                    "plan.py", "plan_cache.py", "objects/*.py", "scenery/*.py")
+                    "layout.py", "paths.py", "plan.py", "plan_cache.py", "objects/*.py", "scenery/*.py")
 
 
 def planning_files() -> list[Path]:
@@ -167,7 +169,7 @@ def sources_digest(cfg: Config) -> str:
     and HDRI files."""
     h = hashlib.sha256()
     files = planning_files()
-    looks = Path(cfg.scene.assets) if cfg.scene.assets else _PACKAGE.parent / "assets"
+    looks = Path(cfg.scene.assets) if cfg.scene.assets else ASSETS
     for sub in ("materials", "environments", "floors"):
         files += sorted((looks / sub).glob("*.yaml"))
     src = cfg.objects.source
@@ -198,12 +200,13 @@ def write_plan(cfg: Config, out: Path, progress: bool = True, workers: int | Non
     """Write ``<out>/jobs.jsonl`` (atomically; unchanged bytes if it already matches) and its
     fingerprint (``jobs.fingerprint``), written last. Per-object results are cached in
     ``<out>/.plan-cache/`` so an interrupted plan resumes (:mod:`pipeline.plan_cache`)."""
-    path = Path(out) / "jobs.jsonl"
-    jobs = plan_jobs(cfg, progress, cache_dir=Path(out) / CACHE_DIR, workers=workers)
+    layout = Layout(out)
+    path = layout.jobs()
+    jobs = plan_jobs(cfg, progress, cache_dir=layout.plan_cache(), workers=workers)
     text = "".join(dumps(j) + "\n" for j in jobs)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         write_jsonl(path, jobs)
-    atomic_write_text(Path(out) / "jobs.fingerprint", plan_fingerprint(cfg) + "\n")
+    atomic_write_text(layout.jobs_fingerprint(), plan_fingerprint(cfg) + "\n")
     return path
 
 
@@ -211,8 +214,8 @@ def ensure_plan(cfg: Config, out: Path, progress: bool = True) -> Path:
     """The plan of ``cfg`` in ``out``: reuse ``jobs.jsonl`` when its fingerprint still matches (planning
     builds meshes and cuts defects, seconds per object), else plan again. A file edited by hand under
     an unchanged config is used as it is, and validated when loaded."""
-    path = Path(out) / "jobs.jsonl"
-    fp = Path(out) / "jobs.fingerprint"
+    layout = Layout(out)
+    path, fp = layout.jobs(), layout.jobs_fingerprint()
     if path.exists() and fp.exists() and fp.read_text().strip() == plan_fingerprint(cfg):
         return path
     return write_plan(cfg, out, progress)

@@ -21,8 +21,9 @@ from typing import Any, Callable, Sequence
 from tqdm import tqdm
 
 from .io import atomic_write_text
+from .layout import PLAN_CACHE
 
-CACHE_DIR = ".plan-cache"
+CACHE_DIR = PLAN_CACHE   # the folder under <out> (pipeline.layout.Layout.plan_cache)
 # Results of repeated planning in one process (tests, `build` after `plan`): key → JSON text.
 _MEMO: "OrderedDict[str, str]" = OrderedDict()
 _MEMO_SIZE = 8192

@@ -15,6 +15,7 @@ from .config import Config
 from .grammar import LETTERS, Q1_OPTIONS, Q1_TEXT, Q2_TEXT, Q3_TEXT, Q4_TEXT, format_intervals
 from .ids import GOOD
 from .io import write_jsonl
+from .layout import Layout
 from .objects import ObjectLibrary
 from .records import Q2_CHOICES, QARecord, RecordError, check
 from .seeds import derive_seed, rng_for
@@ -93,9 +94,9 @@ def build_qa(clips: list[dict[str, Any]], jobs: list[dict[str, Any]], cfg: Confi
         if problems:
             raise RecordError(f"clip {c['clip_id']}: QA record: {problems[0]}")
         rows[s].append(rec)
-    folder = Path(out) / "qa" / "standard"
+    layout = Layout(out)
     for s, r in rows.items():
-        write_jsonl(folder / f"{s}.jsonl", r)
+        write_jsonl(layout.qa_file("standard", s), r)
     return {s: len(r) for s, r in rows.items()}
 
 

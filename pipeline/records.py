@@ -511,3 +511,14 @@ def unique(items: Iterable[tuple[str, str]]) -> Optional[tuple[str, str, str]]:
             return key, seen[key], where
         seen[key] = where
     return None
+
+
+def read_clips_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The validated rows of ``<out>/clips.jsonl`` (a bad line raises naming the file, line and field;
+    a repeated clip id names both lines). Kept here, beside :class:`Clip`, so that the review stage
+    reads the clip list without importing the clips stage."""
+    rows = [(n, c.to_json()) for n, c in iter_records(Clip, path)]
+    dup = unique((c["clip_id"], str(n)) for n, c in rows)
+    if dup:
+        raise RecordError(f"{path}:{dup[2]}: clip_id: {dup[0]!r} also on line {dup[1]}")
+    return [c for _, c in rows]

@@ -1,6 +1,7 @@
 """Safety (issue #9 §4): no shell strings, ``yaml.safe_load`` only, network only where it is meant
 to be (static scan + a real build inside a loopback-only network namespace), ids validated before
-they touch a path."""
+they touch a path; and the module boundaries: host code never imports ``bpy``, and no module of
+``pipeline/`` imports a stage that comes later in the data flow."""
 
 from __future__ import annotations
 
@@ -125,6 +126,137 @@ def test_network_only_in_the_modules_meant_for_it():
     offenders = {n: sorted(m) for n, m in used.items() if m and n not in NETWORK_ALLOWED}
     assert offenders == {}
     assert all(used.get(n) for n in NETWORK_ALLOWED), "allow-list is stale: a listed module no longer uses the network"
+
+
+# ---- boundaries: no bpy on the host, and no stage importing a later one ----------------------------
+
+# Host code runs without Blender: only blender_scripts/ may import bpy (a probe for the bpy wheel
+# with importlib.util.find_spec, as in pipeline/scenery/catalog.py, imports nothing).
+HOST = ("pipeline/", "trainer/")
+
+# The data flow of pipeline/ as layers, lowest first (docs/architecture.md, "Module layers"). A module
+# may import its own layer and any layer below it, never one above: shared modules no stage, and each
+# stage only the stages before it. card and eval share a rank and may not import each other. The
+# longest matching prefix names a module's layer, so a command module inside a package (the
+# `mmviad objects` commands, `python -m pipeline.eval`) belongs with the command line.
+LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("shared", 0, ("pipeline", "pipeline.ids", "pipeline.io", "pipeline.seeds", "pipeline.config",
+                   "pipeline.profiles", "pipeline.records", "pipeline.grammar", "pipeline.intervals",
+                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats")),
+    ("objects", 1, ("pipeline.objects",)),
+    ("scenery", 2, ("pipeline.scenery",)),
+    ("plan", 3, ("pipeline.plan", "pipeline.plan_cache")),
+    ("render", 4, ("pipeline.render", "pipeline.estimate")),
+    ("annotate", 5, ("pipeline.annotate", "pipeline.evidence", "pipeline.agreement", "pipeline.contact_sheet")),
+    ("review", 6, ("pipeline.review",)),
+    ("clips", 7, ("pipeline.clips",)),
+    ("qa", 8, ("pipeline.qa",)),
+    ("card", 9, ("pipeline.card",)),
+    ("eval", 9, ("pipeline.eval",)),
+    ("cli", 10, ("pipeline.cli", "pipeline.eval.__main__", "pipeline.objects.commands")),
+)
+# Upward imports accepted as they are, "importer -> imported": reason. Empty today; an entry must
+# still be true (the test fails on a stale one).
+UPWARD_ALLOWED: dict[str, str] = {}
+
+
+def _module_name(rel: str) -> str:
+    parts = rel.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_package(rel: str) -> bool:
+    return rel.endswith("/__init__.py")
+
+
+def _imports(rel: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """Absolute names of the modules ``rel`` imports, at any depth (function bodies included);
+    ``from pkg import name`` counts as importing ``pkg.name`` when that is a module."""
+    here = _module_name(rel).split(".")
+    package = here if _is_package(rel) else here[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            for a in node.names:
+                sub = f"{mod}.{a.name}"
+                found.add(sub if sub in known else mod)
+        elif isinstance(node, ast.Call) and _dotted(node.func) in ("importlib.import_module", "__import__") \
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            found.add(node.args[0].value)
+    return found
+
+
+def _layer(module: str) -> tuple[str, int] | None:
+    best = None
+    for name, rank, prefixes in LAYERS:
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[0]):
+                best = (len(p), name, rank)
+    return None if best is None else (best[1], best[2])
+
+
+def _upward(sources: list[tuple[str, ast.Module]]) -> dict[str, str]:
+    """``importer -> imported``: ``layer -> layer`` for every import that breaks :data:`LAYERS`."""
+    pkg = [(rel, tree) for rel, tree in sources if rel.startswith("pipeline/")]
+    known = {_module_name(rel) for rel, _ in pkg}
+    bad = {}
+    for rel, tree in pkg:
+        me = _module_name(rel)
+        mine = _layer(me)
+        assert mine is not None, f"{rel}: not in any layer of LAYERS (add it)"
+        for dep in sorted(_imports(rel, tree, known)):
+            if not (dep == "pipeline" or dep.startswith("pipeline.")) or dep == me:
+                continue
+            theirs = _layer(dep)
+            if theirs[0] != mine[0] and theirs[1] >= mine[1]:
+                bad[f"{me} -> {dep}"] = f"{mine[0]} -> {theirs[0]}"
+    return bad
+
+
+def _bpy_imports(sources: list[tuple[str, ast.Module]]) -> list[str]:
+    return [f"{rel}: {dep}" for rel, tree in sources if rel.startswith(HOST)
+            for dep in sorted(_imports(rel, tree, set())) if dep == "bpy" or dep.startswith("bpy.")]
+
+
+def test_boundary_scan_catches_what_it_looks_for():
+    """Planted violations are found: bpy at any depth and in any spelling, and a shared module, a
+    stage and a sibling importing upward or across."""
+    planted = [("pipeline/ids.py", "import os\ndef f():\n    import bpy.ops\n"),
+               ("pipeline/io.py", "from bpy import data\n"),
+               ("trainer/x.py", "import importlib\nimportlib.import_module('bpy')\n"),
+               ("pipeline/qa.py", "def f():\n    from .eval import metrics\n    from . import card\n"),
+               ("pipeline/records.py", "from .render.job import job_dir\n"),
+               ("pipeline/render/job.py", "from ..layout import Layout\nfrom ..annotate import annotation_path\n"),
+               ("pipeline/card.py", "from .eval.run import qa_file\n"),
+               ("pipeline/eval/run.py", "from ..qa import build_qa\n"),  # allowed: qa is below eval
+               ("pipeline/clips.py", "from .review import model\n")]     # allowed: review is below clips
+    sources = [(rel, ast.parse(code)) for rel, code in planted]
+    assert _bpy_imports(sources) == ["pipeline/ids.py: bpy.ops", "pipeline/io.py: bpy", "trainer/x.py: bpy"]
+    assert _upward(sources) == {"pipeline.qa -> pipeline.eval": "qa -> eval", "pipeline.qa -> pipeline.card": "qa -> card",
+                                "pipeline.records -> pipeline.render.job": "shared -> render",
+                                "pipeline.render.job -> pipeline.annotate": "render -> annotate",
+                                "pipeline.card -> pipeline.eval.run": "card -> eval"}
+
+
+def test_host_code_never_imports_bpy():
+    assert _bpy_imports(_sources()) == []
+
+
+def test_no_stage_imports_a_later_one():
+    sources = _sources()
+    known = {_module_name(rel) for rel, _ in sources}
+    trees = dict(sources)
+    # the scan sees real imports, lazy ones inside functions too (else an empty result proves nothing)
+    assert "pipeline.render.region" in _imports("pipeline/evidence.py", trees["pipeline/evidence.py"], known)
+    assert "pipeline.qa" in _imports("pipeline/cli.py", trees["pipeline/cli.py"], known)
+    assert "pipeline.evidence_stats" in _imports("pipeline/card.py", trees["pipeline/card.py"], known)
+    found = _upward(sources)
+    assert {k: v for k, v in found.items() if k not in UPWARD_ALLOWED} == {}
+    assert set(UPWARD_ALLOWED) <= set(found), "UPWARD_ALLOWED is stale: an allowed import is gone"
 
 
 # ---- runtime: a real build with no network but loopback -------------------------------------------

@@ -16,9 +16,10 @@ from typing import Any, Optional
 
 import yaml
 
+from ..layout import Layout
+from ..paths import ASSETS
 from .frames import DEFAULT_MAX_PIXELS, sample_frames
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 PROMPTS = ("main", "structured")
 SETTINGS = ("0-shot", "1-shot", "1-shot+", "knowledge")
 REFERENCE_TEXT = ("Following is a video clip of a normal (defect-free) object of the same category, which can be "
@@ -61,7 +62,7 @@ def _options(opts: dict[str, str]) -> str:
 
 
 def _frames(out: Path, rec: dict[str, Any], n: int, max_pixels: Optional[int]) -> list[dict[str, Any]]:
-    s = sample_frames(Path(out) / rec["video"], n, max_pixels)
+    s = sample_frames(Layout(out).resolve(rec["video"]), n, max_pixels)
     parts: list[dict[str, Any]] = []
     for img, t in zip(s.frames, s.timestamps):
         parts.append({"type": "text", "text": f"Frame at {t:.2f} s:"})

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import Config
 from ..io import read_jsonl, write_jsonl
+from ..layout import Layout
 from ..seeds import derive_seed
 
 
@@ -33,10 +34,10 @@ def unseen_categories(categories: list[str], cfg: Config) -> list[str]:
 
 def build_unseen(out: Path, cfg: Config) -> dict[str, Any]:
     """Write the Unseen protocol; return counts and the held-out categories."""
-    std = Path(out) / "qa" / "standard"
+    layout = Layout(out)
     rows: list[dict[str, Any]] = []
     for s in ("train", "test"):
-        p = std / f"{s}.jsonl"
+        p = layout.qa_file("standard", s)
         if not p.exists():
             raise FileNotFoundError(f"{p}: Standard QA file missing; run `mmviad qa` first")
         rows += read_jsonl(p)
@@ -48,7 +49,6 @@ def build_unseen(out: Path, cfg: Config) -> dict[str, Any]:
     jobs = {s: {r["job_id"] for r in v} for s, v in split.items()}
     if jobs["train"] & jobs["test"]:  # cannot happen by construction; guard the contract anyway
         raise AssertionError(f"orbits in both splits: {sorted(jobs['train'] & jobs['test'])[:5]}")
-    folder = Path(out) / "qa" / "unseen"
     for s, v in split.items():
-        write_jsonl(folder / f"{s}.jsonl", v)
+        write_jsonl(layout.qa_file("unseen", s), v)
     return {"train": len(split["train"]), "test": len(split["test"]), "held_out": sorted(held)}

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..layout import Layout
 from ..seeds import rng_for
 from .frames import sample_frames
 
@@ -46,7 +47,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 def _middle(out: Path, rec: dict[str, Any], cache: dict[str, np.ndarray]) -> np.ndarray:
     if rec["clip_id"] not in cache:
-        s = sample_frames(out / rec["video"], 1)
+        s = sample_frames(Layout(out).resolve(rec["video"]), 1)
         cache[rec["clip_id"]] = s.frames[0]
     return cache[rec["clip_id"]]
 

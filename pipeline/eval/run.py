@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from ..grammar import TASKS, parse_response
 from ..io import atomic_write_text, write_json, write_jsonl
+from ..layout import Layout
 from .frames import DEFAULT_MAX_PIXELS, EVAL_FRAMES
 from .inputs import EvalInputError, check_positive, check_run_name, load_qa_rows
 from .metrics import evaluate_scores, markdown_report, score_record
@@ -23,7 +24,8 @@ from .runners.base import Runner
 
 
 def qa_file(out: Path, protocol: str, split: str) -> Path:
-    return Path(out) / "qa" / protocol / f"{split}.jsonl"
+    """``qa/<protocol>/<split>.jsonl`` (:meth:`pipeline.layout.Layout.qa_file`)."""
+    return Layout(out).qa_file(protocol, split)
 
 
 def load_split(out: Path, protocol: str, split: str) -> list[dict[str, Any]]:
@@ -116,6 +118,6 @@ def evaluate(runner: Runner, out: Path, protocol: str = "standard", split: str =
         raise EvalInputError(f"{qa_file(out, protocol, split)}: no records to evaluate")
     pool = [r for s in ("train", "test") if qa_file(out, protocol, s).exists()
             for r in (records if s == split and limit is None else load_split(out, protocol, s))]
-    return evaluate_records(runner, records, out, out / "eval" / name, name=name, protocol=protocol, split=split,
+    return evaluate_records(runner, records, out, Layout(out).eval_dir(name), name=name, protocol=protocol, split=split,
                             setting=setting, prompt=prompt, n_frames=n_frames, max_pixels=max_pixels, seed=seed,
                             pool=pool, progress=progress)

@@ -22,11 +22,12 @@ import trimesh
 import yaml
 
 from ..ids import validate_id
+from ..paths import ASSETS
 from . import csg
 from .revolve import normalize
 from .shapes import build_parts, revolved
 
-DEFAULT_LIBRARY = Path(__file__).resolve().parents[2] / "assets" / "objects"
+DEFAULT_LIBRARY = ASSETS / "objects"
 DEFAULT_EDGE = 0.02
 KINDS = ("revolve", "parts")
 

@@ -19,13 +19,14 @@ from tqdm import tqdm
 
 from ..ids import DEFECT_TYPES
 from ..io import atomic_write_bytes
+from ..paths import BLENDER_SCRIPTS
 from ..seeds import rng_for
 from .defects import apply_defect, choose_defect
 from .geometry import camera_direction
 from .library import ObjectLibrary
 from .mesh import DefectMesh
 
-SCRIPT = Path(__file__).resolve().parents[2] / "blender_scripts" / "preview_sheet.py"
+SCRIPT = BLENDER_SCRIPTS / "preview_sheet.py"
 # Close-ups: which category shows each defect type.
 SHOWCASE = {"crack": "vase3", "scratch": "bowl4", "concavity": "bottle0", "bulge": "helmet3",
             "broken": "cup0", "hole": "bucket1"}

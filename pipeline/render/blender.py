@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "blender_scripts" / "render_job.py"
+from ..paths import BLENDER_SCRIPTS
+
+SCRIPT = BLENDER_SCRIPTS / "render_job.py"
 
 
 def blender_command(spec_path: Path) -> list[str]:

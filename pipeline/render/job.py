@@ -21,8 +21,8 @@ from typing import Any, Optional
 import numpy as np
 
 from ..config import Config
-from ..ids import validate_id
 from ..io import read_json, write_json
+from ..layout import Layout
 from .blender import run_blender
 from .composite import composite_marked
 from .gpu import EXIT_CONFIG, fatal_reason
@@ -52,19 +52,22 @@ def _rss_mb() -> float | None:
 
 
 def job_dir(out: Path, job_id: str) -> Path:
-    return Path(out) / "renders" / validate_id(job_id, "job_id")
+    """``renders/<job_id>`` (:meth:`pipeline.layout.Layout.render_dir`)."""
+    return Layout(out).render_dir(job_id)
 
 
 def is_done(out: Path, job_id: str) -> bool:
-    return (job_dir(out, job_id) / "DONE").exists()
+    return Layout(out).is_done(job_id)
 
 
 def log_path(out: Path, job_id: str) -> Path:
-    return Path(out) / "logs" / "render" / f"{validate_id(job_id, 'job_id')}.log"
+    """``logs/render/<job_id>.log`` (:meth:`pipeline.layout.Layout.log`)."""
+    return Layout(out).log("render", job_id)
 
 
 def error_path(out: Path, job_id: str) -> Path:
-    return Path(out) / "logs" / "render" / f"{validate_id(job_id, 'job_id')}.error.json"
+    """``logs/render/<job_id>.error.json`` (:meth:`pipeline.layout.Layout.error_file`)."""
+    return Layout(out).error_file("render", job_id)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -154,9 +157,9 @@ def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] 
     into one staging folder."""
     out = Path(out)
     jid = job["job_id"]
-    if (job_dir(out, jid) / "DONE").exists():
+    if is_done(out, jid):
         return JobResult(jid, "skipped")
-    lock_path = out / "renders" / ".locks" / f"{jid}.lock"
+    lock_path = Layout(out).lock_file(jid)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = open(lock_path, "w")
@@ -177,10 +180,10 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
     jid = job["job_id"]
     t0 = time.perf_counter()
     final = job_dir(out, jid)
-    if (final / "DONE").exists():  # finished by another process while we waited for the lock
+    if is_done(out, jid):  # finished by another process while we waited for the lock
         return JobResult(jid, "skipped")
     log = log_path(out, jid)
-    stage = out / "renders" / ".staging" / jid
+    stage = Layout(out).staging_dir(jid)
     attempts = 0
     try:
         mesh = build_mesh(job, cfg)
@@ -234,9 +237,9 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(stage, final)
         seconds = time.perf_counter() - t0
-        write_json(final / "DONE", {"job_id": jid, "attempts": attempts, "seconds": round(seconds, 3),
-                                    "defect_faces": int(np.count_nonzero(mesh.face_mask)),
-                                    "worker_rss_mb": _rss_mb()})
+        write_json(Layout(out).done_marker(jid), {"job_id": jid, "attempts": attempts, "seconds": round(seconds, 3),
+                                                  "defect_faces": int(np.count_nonzero(mesh.face_mask)),
+                                                  "worker_rss_mb": _rss_mb()})
         error_path(out, jid).unlink(missing_ok=True)
         return JobResult(jid, "done", seconds, attempts, log=str(log))
     except Exception as e:  # one broken job must not stop the shard

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..annotate import FORMAT_VERSION, annotation_path
-from ..clips import read_clips
 from ..io import atomic_write_text, write_json
-from ..records import read_annotation
+from ..layout import Layout
+from ..records import ANNOTATION_FORMAT, read_annotation, read_clips_jsonl
 from . import labelstudio
 from .html_page import render_page
 from .model import CANDIDATE_SOURCES, ReviewTask, build_task
@@ -34,16 +33,17 @@ def collect_tasks(out: Path, jobs: list[dict[str, Any]], candidate_source: str,
     if candidate_source not in CANDIDATE_SOURCES:
         raise ValueError(f"--candidates must be one of {', '.join(CANDIDATE_SOURCES)}")
     by_id = {j["job_id"]: j for j in jobs}
-    clips_path = Path(out) / "clips.jsonl"
+    layout = Layout(out)
+    clips_path = layout.clips_jsonl()
     if not clips_path.exists():
         raise FileNotFoundError(f"{clips_path}: no clips yet; run `mmviad clips` first")
     tasks, anns = [], {}
-    for c in read_clips(out):
+    for c in read_clips_jsonl(clips_path):
         jid = c["job_id"]
         if jid not in by_id:
             continue
         if jid not in anns:
-            anns[jid] = read_annotation(annotation_path(out, jid), jid).to_json()
+            anns[jid] = read_annotation(layout.annotation(jid), jid).to_json()
         tasks.append(build_task(c, anns[jid], by_id[jid], candidate_source,
                                 url_of(c["video_marked"]), url_of(c["video"])))
     return sorted(tasks, key=lambda t: (not t.weak_evidence, t.clip_id))
@@ -53,7 +53,7 @@ def export_review(out: Path, dataset: str, jobs: list[dict[str, Any]], dest: Pat
                   candidate_source: str = "diff", ls_url_prefix: str = LS_URL_PREFIX) -> dict[str, Any]:
     """Write the Label Studio project and the HTML page; return a summary with the paths."""
     out, dest = Path(out), Path(dest)
-    model_version = f"mmviad-{candidate_source}-v{FORMAT_VERSION}"
+    model_version = f"mmviad-{candidate_source}-v{ANNOTATION_FORMAT}"
     ls_tasks = collect_tasks(out, jobs, candidate_source, lambda rel: ls_url_prefix + quote(rel))
     rel_root = Path(os.path.relpath(out.resolve(), dest.resolve()))
     page_tasks = collect_tasks(out, jobs, candidate_source, lambda rel: quote((rel_root / rel).as_posix()))

@@ -20,9 +20,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..paths import ASSETS
 from .model import ClipReview, ReviewError, ReviewTask, check_intervals
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "assets" / "review" / "review.html"
+TEMPLATE = ASSETS / "review" / "review.html"
 FORMAT = "mmviad-review/1"
 PLACEHOLDER = "/*__MMVIAD_DATA__*/"
 

@@ -21,11 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..annotate import annotation_path
-from ..clips import read_clips
 from ..intervals import normalize
 from ..io import DataError, parse_json, read_text, write_json
-from ..records import Annotation, parse, read_annotation, unique
+from ..layout import Layout
+from ..records import Annotation, parse, read_annotation, read_clips_jsonl, unique
 from .html_page import is_page_json, parse_page_json
 from .labelstudio import parse_export
 from .model import APPLIED, ClipReview, ReviewError
@@ -77,18 +76,18 @@ def merged_reviewed(ann: dict[str, Any], reviews: list[ClipReview], clips: dict[
 
 def import_reviews(path: Path, out: Path, default_by: str | None = None) -> dict[str, Any]:
     """Validate everything in ``path``, then store it; returns counts for the command's summary."""
-    out = Path(out)
-    clips_path = out / "clips.jsonl"
+    layout = Layout(out)
+    clips_path = layout.clips_jsonl()
     if not clips_path.exists():
         raise ReviewError(f"{clips_path}: no clips index; run `mmviad clips` before importing reviews")
-    clips = {c["clip_id"]: c for c in read_clips(out)}
+    clips = {c["clip_id"]: c for c in read_clips_jsonl(clips_path)}
     kind, reviews, skipped = load_reviews(path, clips, default_by)
     by_job: dict[str, list[ClipReview]] = {}
     for r in reviews:
         by_job.setdefault(clips[r.clip_id]["job_id"], []).append(r)
     updates = {}
     for jid, rs in sorted(by_job.items()):
-        p = annotation_path(out, jid)
+        p = layout.annotation(jid)
         if not p.exists():
             raise ReviewError(f"{Path(path).name}: clip {rs[0].clip_id}: annotation file {p} is missing")
         ann = read_annotation(p, jid).to_json()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import read_json, write_json
+from ..layout import Layout
 from .export import export_review
 from .importer import import_reviews
 from .ls_client import LabelStudioClient
@@ -46,7 +47,7 @@ def push_review(client: LabelStudioClient, out: Path, dataset: str, jobs: list[d
     project = client.create_project(title or f"mmviad {dest.name}",
                                     summary["label_config"].read_text(encoding="utf-8"),
                                     description=f"{len(tasks)} clips of {dataset}, {candidate_source} candidates")
-    storage = client.connect_local_files(project, out / "clips")
+    storage = client.connect_local_files(project, Layout(out).clips_dir())
     counts = client.import_tasks(project, tasks)
     if counts.get("task_count") != len(tasks):
         raise ReviewError(f"Label Studio project {project} took {counts.get('task_count')} of {len(tasks)} tasks")

@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from ..ids import validate_id
+from ..paths import ASSETS
 from .params import SpecError, check_hsv, check_param
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 MATERIAL_PATTERNS = ("none", "noise", "voronoi", "wave", "checker", "streaks", "weave")
 FLOOR_PATTERNS = ("noise", "brick", "checker", "voronoi", "wave", "stone", "tread", "blotch", "weave")
 SKY_TYPES = ("single_scattering", "multiple_scattering", "preetham", "hosek_wilkie")

@@ -11,6 +11,7 @@ import numpy as np
 from ..config import Config
 from ..intervals import union_iou
 from ..io import read_json, write_json
+from ..layout import Layout
 from .visibility import clip_flags
 
 
@@ -39,7 +40,7 @@ def visibility_agreement(cfg: Config, jobs: list[dict[str, Any]], out: Path) -> 
     r = cfg.render
     rows = []
     for job in jobs:
-        ann_path = Path(out) / "annotations" / f"{job['job_id']}.json"
+        ann_path = Layout(out).annotation(job["job_id"])
         if "visibility" not in job or not ann_path.exists():
             continue
         ann = read_json(ann_path)
@@ -62,7 +63,7 @@ def visibility_agreement(cfg: Config, jobs: list[dict[str, Any]], out: Path) -> 
               "clips": clips_n, "predicted_visible_clips": sum(sum(r_["predicted_clips"]) for r_ in rows),
               "rendered_visible_clips": sum(sum(r_["rendered_clips"]) for r_ in rows)}
     if rows:
-        write_json(Path(out) / "reports" / "visibility.json", {"totals": totals, "jobs": rows})
+        write_json(Layout(out).reports_dir() / "visibility.json", {"totals": totals, "jobs": rows})
     return totals
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pipeline.grammar import Q1_OPTIONS, format_intervals, parse_intervals
+from pipeline.layout import Layout
 
 
 class DatasetError(ValueError):
@@ -112,8 +113,8 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def qa_path(data: Path, split: str, protocol: str = "standard") -> Path:
-    """``<data>/qa/<protocol>/<split>.jsonl``."""
-    return Path(data) / "qa" / protocol / f"{split}.jsonl"
+    """``<data>/qa/<protocol>/<split>.jsonl`` (:meth:`pipeline.layout.Layout.qa_file`)."""
+    return Layout(data).qa_file(protocol, split)
 
 
 def load_split(data: Path, split: str, protocol: str = "standard") -> list[dict[str, Any]]:
