@@ -249,3 +249,19 @@ def test_evaluator_reports_the_evident_subset():
     assert res["evident_subset"]["n"] == 2 and res["evident_subset"]["q1_acc"] == 100.0
     assert res["overall"]["q1_acc"] < 100.0
     assert set(res["breakdown"]["evidence"]) == {"weak", "evident", "not in view"}
+
+
+def test_review_export_puts_weak_clips_first(evidence_build, tmp_path):
+    cfg, built = evidence_build
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    rows = [json.loads(x) for x in (out / "clips.jsonl").read_text().splitlines()]
+    last_seen = max(i for i, c in enumerate(rows) if c["evidence"]["in_view_frames"])
+    rows[last_seen]["evidence"]["evident_frames"] = 0          # as if the unmarked video showed nothing
+    (out / "clips.jsonl").write_text("".join(json.dumps(c, sort_keys=True) + "\n" for c in rows))
+    run_mmviad("review", "export", "--config", str(cfg), "--out", str(out))
+    tasks = json.loads(next((out / "review").glob("*/labelstudio/tasks.json")).read_text())
+    first = tasks[0]["data"]
+    assert first["clip_id"] == rows[last_seen]["clip_id"] and first["weak_evidence"] is True
+    assert "WEAK" in first["info"] and len(first["evidence_scores"]) == first["num_frames"]
+    assert not any(t["data"]["weak_evidence"] for t in tasks[1:])

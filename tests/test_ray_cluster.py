@@ -70,6 +70,11 @@ class FakeGpuCluster:
         # Ray's processes must not probe cloud metadata (see runner._start_local_ray): a local provider stub.
         (home / "ray_bootstrap_config.yaml").write_text("provider: {type: local}\n")
         for k, v in {"RAY_TMPDIR": str(self.root), "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0",
+                     # Stated, not inherited: an earlier local ray.init() in this process sets
+                     # RAY_AUTH_MODE=token with its token under another HOME, and this cluster's GCS
+                     # would then die looking for a token in the private HOME. The cluster listens on
+                     # loopback only and lives in a private temp folder, so no token is needed here.
+                     "RAY_AUTH_MODE": "disabled",
                      # Inherited by every node's raylet and so by its workers and their Blender processes.
                      "MMVIAD_TEST_GPU_ON_CPU": "1",
                      "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}.items():
@@ -152,7 +157,7 @@ def test_gpu_tasks_get_one_distinct_gpu_each_and_spread_over_nodes(cluster_build
                 assert a["cuda_visible_devices"] != b["cuda_visible_devices"], (a, b)
     assert overlapping, "no two tasks ran at once on one node: the distinct-GPU check saw nothing"
     card = (out / "README.md").read_text()
-    assert f"WARNING: 3 orbit(s) rendered on the CPU by the test-only MMVIAD_TEST_GPU_ON_CPU switch" in card
+    assert "WARNING: 3 orbit(s) rendered on the CPU by the test-only MMVIAD_TEST_GPU_ON_CPU switch" in card
 
 
 def _children(pid: int) -> list[int]:

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from pipeline import evidence_stats
 from pipeline.cli import main
 from pipeline.io import iter_jsonl, read_json
 from pipeline.review.html_page import render_page
@@ -118,5 +119,27 @@ def test_page_renders_hostile_text_as_text(browser, tmp_path: Path) -> None:
     assert "</script><b>bold</b>" in page.text_content("#clip-meta")
     assert page.locator("#clip-meta b").count() == 0 and page.locator("img").count() == 0
     assert EVIL_DATASET in page.text_content("#dataset")
+    assert errors == []
+    page.close()
+
+
+def _evidence_task(cid: str, evident: int) -> ReviewTask:
+    ev = {"in_view_frames": 10, "evident_frames": evident, "contrast": 9.0}
+    return ReviewTask(clip_id=cid, job_id="j", clip_index=0, fps=10, num_frames=20, start_frame=0,
+                      video_marked="a.mp4", video_unmarked="b.mp4", category="cup0", defect="scratch",
+                      candidate_source="diff", candidates=[[2, 12]], reference=[[2, 12]],
+                      scores={"diff": [0] * 20, "mask": [5] * 20, "evidence": [0] * 20}, threshold_px=4.0,
+                      evidence=ev, weak_evidence=evidence_stats.is_weak(ev))
+
+
+def test_page_flags_weak_evidence_and_draws_its_curve(browser, tmp_path: Path) -> None:
+    f = tmp_path / "ev.html"
+    f.write_text(render_page([_evidence_task("w-0", 1), _evidence_task("s-0", 9)], dataset="ev"))
+    page, errors = _open(browser, f)
+    assert page.locator(".clip-item[data-clip-id='w-0'] .weak").count() == 1
+    assert page.locator(".clip-item[data-clip-id='s-0'] .weak").count() == 0
+    assert "evidence in 1 of 10 in-view frames (weak" in page.text_content("#clip-meta")
+    assert page.is_visible("#legend-evidence")
+    assert page.locator("#plot polyline").count() == 3      # mask, diff and evidence
     assert errors == []
     page.close()
