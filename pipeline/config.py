@@ -282,7 +282,7 @@ class AnnotateConfig(_Strict):
     # Evidence (pipeline/evidence.py): ``twin`` also renders the defect-free twin of every defective
     # object near its defect and counts, per frame, the pixels inside the defect mask (grown by
     # ``evidence_dilate_px``) whose change from the twin exceeds the noise floor measured around it
-    # (the ``evidence_floor_percentile`` of the change outside the grown mask, at least
+    # (the ``evidence_floor_percentile`` of the change in the rest of the twin's rectangle, at least
     # ``evidence_floor_min`` levels). A frame is evident with >= the visibility threshold of such pixels.
     evidence: Literal["off", "twin"] = "off"
     evidence_dilate_px: Int = Field(2, ge=0, le=64)
