@@ -16,7 +16,6 @@ It reports; it never passes or fails. ``--json FILE`` also writes the numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.card import evidence_table  # noqa: E402
 from pipeline.evidence_stats import summarize  # noqa: E402
 from pipeline.io import read_json, read_jsonl, write_json  # noqa: E402
 
 
 def cost(out: Path) -> dict[str, Any]:
     """Twin vs unmarked seconds and pixels over the dataset's defective jobs."""
-    rows, tw_s, un_s, tw_px, un_px = [], 0.0, 0.0, 0, 0
+    rows, tw_s, un_s, tw_px, un_px, sizes = [], 0.0, 0.0, 0, 0, set()
     for meta_path in sorted((out / "renders").glob("*/meta.json")):
         m = read_json(meta_path)
         if "twin" not in m:
             continue
         t, u = sum(m["timings"]["twin_s"]), sum(m["timings"]["unmarked_s"])
         px = m["render"]["width"] * m["render"]["height"] * m["frames"]
+        sizes.add(f'{m["render"]["width"]}×{m["render"]["height"]}')
         rows.append({"job_id": m["job_id"], "twin_s": round(t, 2), "unmarked_s": round(u, 2),
                      "ratio": round(t / u, 3), "twin_frames": m["twin"]["frames_rendered"],
                      "pixel_share": round(m["twin"]["pixels_rendered"] / px, 4)})
         tw_s, un_s, tw_px, un_px = tw_s + t, un_s + u, tw_px + m["twin"]["pixels_rendered"], un_px + px
-    return {"jobs": rows, "twin_s": round(tw_s, 2), "unmarked_s": round(un_s, 2),
-            "ratio": round(tw_s / un_s, 3) if un_s else None, "pixel_share": round(tw_px / un_px, 4) if un_px else None}
+    return {"jobs": rows, "resolution": ", ".join(sorted(sizes)), "twin_s": round(tw_s, 2),
+            "unmarked_s": round(un_s, 2), "ratio": round(tw_s / un_s, 3) if un_s else None, "pixel_share": round(tw_px / un_px, 4) if un_px else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,15 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in c["jobs"]:
         print(f"  {r['job_id']:32s} {r['twin_frames']:4d} frames  {r['twin_s']:7.1f} s / {r['unmarked_s']:7.1f} s "
               f"= {r['ratio']:.3f}x  pixels {100 * r['pixel_share']:.1f} %")
-    print("\n| defect | clips | in-view frames | with evidence | visible time (mask) | without evidence | "
-          "anomalous clips mask → evident | weak clips |\n|---|---|---|---|---|---|---|---|")
-    for k, r in s["by_defect"].items():
-        if k == "good":
-            continue
-        share = "–" if r["evident_share"] is None else f"{100 * r['evident_share']:.1f} %"
-        without = "–" if r["time_without_evidence"] is None else f"{100 * r['time_without_evidence']:.1f} %"
-        print(f"| {k} | {r['clips']} | {r['in_view_frames']} | {share} | {r['mask_s']:.2f} s | {without} | "
-              f"{r['anomalous_mask']} → {r['anomalous_evident']} | {r['weak']} |")
+    print("\n" + "\n".join(evidence_table(s, c["resolution"])))
     if a.json:
         write_json(a.json, {"cost": c, "summary": s})
     return 0

@@ -126,7 +126,7 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
             twin = _read(d / "twin" / name, cv2.IMREAD_COLOR)
             frames_ev.append(evidence.frame_evidence(unmarked, twin, mask, twin_rects[i], a))
         elif twin_rects is not None:
-            frames_ev.append(evidence.FrameEvidence(0, 0.0, 0.0))
+            frames_ev.append(evidence.NOT_SEEN)
         dm = diff_mask(marked, unmarked, a)
         mask_scores.append(int(np.count_nonzero(mask)))
         diff_scores.append(int(np.count_nonzero(dm)))

@@ -16,9 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from . import evidence_stats  # noqa: E402
 from .config import Config, config_dict  # noqa: E402
 from .contact_sheet import write_contact_sheet  # noqa: E402
+from .ids import GOOD  # noqa: E402
 from .io import atomic_write_text, read_json  # noqa: E402
 from .layout import Layout  # noqa: E402
-from .records import Clip, QARecord, iter_records  # noqa: E402
+from .records import QARecord, iter_records, read_clips_jsonl  # noqa: E402
 from .render.gpu import TEST_GPU_ON_CPU_BACKEND, TEST_GPU_ON_CPU_ENV  # noqa: E402
 
 PROTOCOLS = ("standard", "unseen")
@@ -86,7 +87,7 @@ def plot_evidence(summary: dict[str, Any], dest: Path) -> Path:
     axes[0].set_title("evidence strength of clips with the defect in view", fontsize=9)
     axes[0].set_xlabel("share of in-view frames with evidence (left of the line: weak)", fontsize=8)
     axes[0].set_ylabel("clips", fontsize=8)
-    kinds = [k for k, r in summary["by_defect"].items() if k not in ("all", "good") and r["evident_share"] is not None]
+    kinds = [k for k, r in summary["by_defect"].items() if k not in ("all", GOOD) and r["evident_share"] is not None]
     axes[1].bar(range(len(kinds)), [summary["by_defect"][k]["evident_share"] for k in kinds], color="#55a868")
     axes[1].set_xticks(range(len(kinds)), kinds, rotation=30, ha="right", fontsize=8)
     axes[1].set_ylim(0, 1)
@@ -97,27 +98,33 @@ def plot_evidence(summary: dict[str, Any], dest: Path) -> Path:
     return dest
 
 
-def evidence_lines(summary: dict[str, Any], resolution: str) -> list[str]:
-    """The card's evidence section: a table per defect type at this resolution."""
+def evidence_table(summary: dict[str, Any], resolution: str) -> list[str]:
+    """Markdown table of :func:`pipeline.evidence_stats.summarize` per defect type (and all clips)."""
     def pct(v: Any) -> str:
         return "–" if v is None else f"{100 * v:.1f} %"
 
-    lines = ["## Evidence: what the unmarked video shows", "",
-             "Each defective object was also rendered as its defect-free twin near the defect; a frame is "
-             "*evident* when enough pixels of the (slightly grown) defect mask differ from the twin by more "
-             "than the noise floor measured around them. `in_view_and_evident` intervals need both the mask "
-             "and the evidence; `mask` intervals need the mask only.", "",
-             "| defect | resolution | clips | in-view frames | with evidence | visible time (mask) | "
+    lines = ["| defect | resolution | clips | in-view frames | with evidence | visible time (mask) | "
              "without evidence | anomalous clips (mask → evident) | weak clips |",
              "|---|---|---|---|---|---|---|---|---|"]
     for k, r in summary["by_defect"].items():
-        if k == "good":
+        if k == GOOD:
             continue
         lines.append(f"| {'**all**' if k == 'all' else k} | {resolution} | {r['clips']} | {r['in_view_frames']} | "
                      f"{pct(r['evident_share'])} | {r['mask_s']:.1f} s | {pct(r['time_without_evidence'])} | "
                      f"{r['anomalous_mask']} → {r['anomalous_evident']} | {r['weak']} |")
-    return lines + ["", f"Weak: in view, but evident in fewer than {evidence_stats.WEAK_SHARE:.0%} of those frames "
-                        "(review them first).", "", "![evidence](card/evidence.png)", ""]
+    return lines
+
+
+def evidence_lines(summary: dict[str, Any], resolution: str) -> list[str]:
+    """The card's evidence section: a table per defect type at this resolution."""
+    return (["## Evidence: what the unmarked video shows", "",
+             "Each defective object was also rendered as its defect-free twin near the defect; a frame is "
+             "*evident* when enough pixels of the (slightly grown) defect mask differ from the twin by more "
+             "than the noise floor measured around them. `in_view_and_evident` intervals need both the mask "
+             "and the evidence; `mask` intervals need the mask only.", ""]
+            + evidence_table(summary, resolution)
+            + ["", f"Weak: in view, but evident in fewer than {evidence_stats.WEAK_SHARE:.0%} of those frames "
+                   "(review them first).", "", "![evidence](card/evidence.png)", ""])
 
 
 def asset_credits(jobs: list[dict[str, Any]]) -> list[str]:
@@ -175,8 +182,7 @@ def write_card(cfg: Config, out: Path, jobs: list[dict[str, Any]]) -> Path:
             pos = sum(1 for r in rows if r["visible_intervals"])
             lines.append(f"| {p} | {s} | {len(rows)} | {pos} | {len(rows) - pos} | "
                          f"{len({r['job_id'] for r in rows})} | {len({r['category'] for r in rows})} |")
-    clips_path = layout.clips_jsonl()
-    clips = [c.to_json() for _, c in iter_records(Clip, clips_path)] if clips_path.exists() else []
+    clips = read_clips_jsonl(layout.clips_jsonl()) if layout.clips_jsonl().exists() else []
     if any("evidence" in c for c in clips):
         summary = evidence_stats.summarize(clips, {j["job_id"]: j["defect"] for j in jobs})
         plot_evidence(summary, pics / "evidence.png")

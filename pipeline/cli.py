@@ -28,6 +28,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any, Callable, Iterator  # noqa: E402
 
+from .layout import Layout  # noqa: E402  (paths only: no heavy imports)
+
 if TYPE_CHECKING:
     from .config import Config
 
@@ -153,7 +155,6 @@ def _report(stage: str, status: dict[str, str], out: Path, own_log: bool = False
     not write that log itself (``own_log`` False) gets the failure written there, so every summary
     line has one."""
     from .io import atomic_write_text
-    from .layout import Layout
 
     counts: dict[str, int] = {}
     for s in status.values():
@@ -223,12 +224,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     ids = [j["job_id"] for j in ok]
     vis = visibility_agreement(cfg, ok, out)  # planned (ray-cast) vs rendered visibility
     if vis["jobs"]:
-        from .layout import Layout
-
         print(format_agreement(vis) + f" → {Layout(out).reports_dir() / 'visibility.json'}")
     if getattr(args, "report", False):
         from .agreement import write_report
-        from .layout import Layout
 
         s = write_report(out, ids)
         fmt = lambda x: "n/a" if x is None else f"{x:.4f}"  # noqa: E731
@@ -240,7 +238,6 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
 def cmd_clips(args: argparse.Namespace) -> int:
     from .clips import clip_jobs, gather_clips
-    from .layout import Layout
 
     cfg, out = _setup(args)
     invalid: dict[str, str] = {}
@@ -253,7 +250,6 @@ def cmd_clips(args: argparse.Namespace) -> int:
 
 def cmd_qa(args: argparse.Namespace) -> int:
     from .clips import gather_clips
-    from .layout import Layout
     from .plan import load_jobs
     from .qa import build_qa
 
@@ -277,7 +273,6 @@ def cmd_qa(args: argparse.Namespace) -> int:
 
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .contact_sheet import write_contact_sheet
-    from .layout import Layout
     from .plan import load_jobs
 
     cfg, out = _setup(args)
@@ -318,7 +313,6 @@ def cmd_build(args: argparse.Namespace) -> int:
 # ---- eval (issue #6): protocols and eval subcommands --------------------------------------------
 def cmd_protocols(args: argparse.Namespace) -> int:
     from .eval.protocols import build_unseen
-    from .layout import Layout
 
     cfg, out = _setup(args)
     r = build_unseen(out, cfg)
@@ -333,7 +327,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .eval.inputs import EvalInputError, check_positive, check_run_name
     from .eval.run import evaluate, load_split
     from .eval.runners import NoDefectRunner, PriorRunner, RandomRunner
-    from .layout import Layout
 
     # bad flags fail before anything is created or sent
     name = check_run_name(args.name or args.runner)
@@ -432,8 +425,6 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 
 
 def _review_dest(args: argparse.Namespace, cfg: Any, out: Path) -> Path:
-    from .layout import Layout
-
     return args.dest or Layout(out).review_dir(cfg.name, args.shard)
 
 

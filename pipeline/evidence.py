@@ -40,6 +40,10 @@ class FrameEvidence:
     floor: float      # the noise floor the change had to exceed, in levels
 
 
+#: a frame where the defect is not seen (no twin rectangle), or an object without a defect
+NOT_SEEN = FrameEvidence(0, 0.0, 0.0)
+
+
 def change(unmarked: np.ndarray, twin: np.ndarray) -> np.ndarray:
     """Per-pixel largest channel difference of two ``(H, W, 3)`` uint8 frames, as int16."""
     if unmarked.shape != twin.shape:
@@ -61,7 +65,7 @@ def frame_evidence(unmarked: np.ndarray, twin: np.ndarray, mask: np.ndarray, rec
     """Evidence of one frame: ``mask`` is the exact defect mask (bool), ``rect`` the rectangle where
     the twin was rendered (``None``: the defect is not seen and the twin frame is the unmarked one)."""
     if rect is None or not mask.any():
-        return FrameEvidence(0, 0.0, 0.0)
+        return NOT_SEEN
     d = change(unmarked, twin)
     grown = grow(mask, a.evidence_dilate_px)
     ring = inside(rect, *mask.shape) & ~grown

@@ -1,9 +1,11 @@
-"""Evidence strength of clips and datasets (standard library only: the evaluator and the trainer's
-environment import it). Per-frame evidence is measured by :mod:`pipeline.evidence`."""
+"""Evidence strength of clips and datasets (standard library and :mod:`pipeline.ids` only: the
+evaluator and the trainer's environment import it). Per-frame evidence is measured by :mod:`pipeline.evidence`."""
 
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
+
+from .ids import GOOD
 
 #: a clip whose in-view frames are evident less often than this is flagged as weak for review
 WEAK_SHARE = 0.5
@@ -55,7 +57,7 @@ def summarize(clips: Sequence[dict[str, Any]], defect_of: dict[str, Optional[str
         ev = c.get("evidence")
         if ev is None:
             continue
-        kind = defect_of.get(c["job_id"]) or "good"
+        kind = defect_of.get(c["job_id"]) or GOOD
         for key in (kind, "all"):
             r = rows.setdefault(key, empty())
             r["clips"] += 1

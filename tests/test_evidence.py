@@ -123,7 +123,7 @@ def test_twin_coincides_with_the_object_outside_the_defect(tmp_path):
     assert {j["defect"] for j in jobs} == {"bulge", "concavity", "crack", "scratch", "hole", "broken"}
     for job in jobs:
         raw = object_mesh(job, cfg)                     # unposed, with each vertex's original index
-        twin = build_twin(job, cfg)
+        twin = build_twin(job, cfg, raw)
         rot = pose_matrix(job["pose"]).T
         lift = (raw.vertices @ rot)[:, 2].min()
         kept = ~raw.vertex_mask & (raw.origin >= 0)

@@ -149,13 +149,10 @@ def evaluate_scores(records: Sequence[dict[str, Any]], scores: Sequence[dict[str
     if len(records) != len(scores):
         raise ValueError(f"{len(records)} records but {len(scores)} scores")
     result = {"overall": aggregate(scores), "parsing": parse_stats(scores), "breakdown": breakdown(records, scores)}
-    classes = [evidence_class(r) for r in records]
-    if any(c != "unmeasured" for c in classes):
-        result["evident_subset"] = aggregate([sc for c, sc in zip(classes, scores) if c != "weak"])
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for c, sc in zip(classes, scores):
-            groups.setdefault(c, []).append(sc)
-        result["breakdown"]["evidence"] = {c: aggregate(g) for c, g in sorted(groups.items())}
+    classes = [{"evidence": evidence_class(r)} for r in records]
+    if any(c["evidence"] != "unmeasured" for c in classes):
+        result["evident_subset"] = aggregate([sc for c, sc in zip(classes, scores) if c["evidence"] != "weak"])
+        result["breakdown"].update(breakdown(classes, scores, ("evidence",)))
     return result
 
 

@@ -26,7 +26,7 @@ from ..layout import Layout
 from .blender import run_blender
 from .composite import composite_marked
 from .gpu import EXIT_CONFIG, fatal_reason
-from .scene import build_mesh, build_twin, scene_spec
+from .scene import build_meshes, scene_spec
 
 PASSES = ("unmarked", "marked", "mask", "objmask")
 TWIN = "twin"   # the defect-free twin's frames (annotate.evidence: twin, defective objects only)
@@ -186,8 +186,7 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
     stage = Layout(out).staging_dir(jid)
     attempts = 0
     try:
-        mesh = build_mesh(job, cfg)
-        twin = build_twin(job, cfg) if cfg.annotate.evidence == "twin" else None
+        mesh, twin = build_meshes(job, cfg, twin=cfg.annotate.evidence == "twin")
         frames = cfg.render.orbit_frames
         err: Optional[str] = None
         for attempts in range(1, cfg.render.retries + 2):

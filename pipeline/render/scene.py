@@ -30,20 +30,27 @@ def build_mesh(job: dict[str, Any], cfg: Config) -> DefectMesh:
     return posed_mesh(object_mesh(job, cfg), job["pose"])
 
 
-def build_twin(job: dict[str, Any], cfg: Config) -> Optional[DefectMesh]:
+def build_twin(job: dict[str, Any], cfg: Config, obj: DefectMesh) -> Optional[DefectMesh]:
     """The defect-free twin of a defective job's object, posed exactly like the object (same
     rotation and lift, so every face the defect left alone coincides); ``None`` for a normal object.
+    ``obj`` is the job's object before posing (:func:`~pipeline.objects.sources.object_mesh`), whose
+    lift the twin takes.
 
     Only the procedural library keeps the mesh a defect was applied to; an Anomaly-ShapeNet sample
     has no defect-free original (the config refuses ``annotate.evidence: twin`` for it)."""
-    obj = job["object"]
-    if not obj.get("defect_params"):
+    source = job["object"]
+    if not source.get("defect_params"):
         return None
-    if obj.get("source") == "anomaly_shapenet":
+    if source.get("source") == "anomaly_shapenet":
         raise ValueError(f"job {job['job_id']}: an anomaly_shapenet object has no defect-free twin")
     base = library_mesh(str(cfg.objects.source.library or ""), job["category"])
-    twin = DefectMesh.normal(base.vertices, base.faces)
-    return posed_mesh(twin, job["pose"], lift_from=object_mesh(job, cfg))
+    return posed_mesh(DefectMesh.normal(base.vertices, base.faces), job["pose"], lift_from=obj)
+
+
+def build_meshes(job: dict[str, Any], cfg: Config, twin: bool) -> tuple[DefectMesh, Optional[DefectMesh]]:
+    """:func:`build_mesh` and, when ``twin``, :func:`build_twin`, applying the defect once."""
+    obj = object_mesh(job, cfg)
+    return posed_mesh(obj, job["pose"]), build_twin(job, cfg, obj) if twin else None
 
 
 def vertical_fov(cfg: Config, lens_mm: float) -> float:
