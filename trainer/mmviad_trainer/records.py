@@ -44,6 +44,12 @@ class GroundTruth:
         return cls(q1=d["q1"], q2=d["q2"], q3=d["q3"], q2_options=d["q2_options"], q3_options=d["q3_options"],
                    intervals=[[float(a), float(b)] for a, b in d["intervals"]], duration=float(d["duration"]))
 
+    def as_record(self) -> dict[str, Any]:
+        """The QA-record fields the benchmark's scorer reads (:func:`pipeline.eval.metrics.score_response`)."""
+        return {"q1": {"answer": self.q1}, "q2": {"answer": self.q2, "options": self.q2_options},
+                "q3": {"answer": self.q3, "options": self.q3_options},
+                "visible_intervals": self.intervals, "duration": self.duration}
+
     @property
     def q4(self) -> str:
         """The Q4 answer string in the project grammar."""
