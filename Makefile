@@ -51,7 +51,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv with the mmviad command
 
 # torch first (the CPU wheel via find-links), else pip resolves CUDA wheels for peft/accelerate.
-# The repo root is installed --no-deps so the trainer imports pipeline.grammar without Blender deps.
+# The repo root is installed --no-deps: the trainer imports the pipeline's host-side modules (grammar, records,
+# intervals, seeds, io, eval; trainer/tests/test_reuse.py) without Blender deps.
 $(TRAIN_STAMP): trainer/pyproject.toml pipeline/grammar.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the trainer needs Python 3.11"'
 	test -x $(TRAIN_BIN)/python || $(PYTHON) -m venv $(TRAIN_VENV)

@@ -9,11 +9,9 @@ def score_predictions(records: Sequence[dict[str, Any]], responses: Sequence[str
 
     The one entry point other packages (the trainer's final evaluation) use, so every model is scored
     by the same code: ``{"overall": {...}, "parsing": {...}, "breakdown": {...}}`` in percent."""
-    from ..grammar import parse_response
-    from .metrics import evaluate_scores, score_record
+    from .metrics import evaluate_scores, score_response
 
     if len(records) != len(responses):
         raise ValueError(f"{len(records)} records but {len(responses)} responses")
-    scores = [score_record(r, parse_response(t, r["q2"]["options"], r["q3"]["options"], duration=r["duration"]))
-              for r, t in zip(records, responses)]
+    scores = [score_response(r, t)[1] for r, t in zip(records, responses)]
     return evaluate_scores(records, scores)

@@ -1,9 +1,10 @@
 """Evaluation inputs, checked before anything runs: QA rows as the evaluator reads them, predictions
 rows, and the run's name. Every problem is one line naming the file, the line and the field.
 
-The evaluator's own checks (types, nulls, missing fields, duplicated clip ids) always run; the
-dataset contract of :func:`pipeline.qa.validate_qa_record` runs as well wherever that module imports
-(it needs the Blender-side packages, which the trainer's environment does not have).
+The evaluator's own checks (types, nulls, missing fields, duplicated clip ids) run first; then the
+dataset contract, :class:`pipeline.records.QARecord` (what ``mmviad qa`` checks before writing and
+the trainer checks before training). It needs only pydantic, so it runs in the trainer's
+environment too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from ..ids import validate_id
+from ..records import QARecord, check
 
 
 class EvalInputError(ValueError):
@@ -93,19 +95,10 @@ def qa_row_problem(rec: Any) -> Optional[tuple[str, str]]:
     return None
 
 
-def _contract() -> Any:
-    try:
-        from ..qa import validate_qa_record
-    except ImportError:  # the trainer's environment: no Blender-side packages
-        return None
-    return validate_qa_record
-
-
 def load_qa_rows(path: Path) -> list[dict[str, Any]]:
     """QA rows of one JSONL file, checked: a null, wrong-typed or missing field, a row that breaks
     the dataset contract, or a clip id seen twice raises :class:`EvalInputError` naming
     ``path:line`` and the field."""
-    contract = _contract()
     rows: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for lineno, rec in rows_with_lines(path):
@@ -113,10 +106,9 @@ def load_qa_rows(path: Path) -> list[dict[str, Any]]:
         bad = qa_row_problem(rec)
         if bad:
             raise EvalInputError(f"{where}: field {bad[0]!r}: {bad[1]}")
-        if contract is not None:
-            problems = contract(rec)
-            if problems:
-                raise EvalInputError(f"{where}: {'; '.join(problems)}")
+        problems = check(QARecord, rec)[1]
+        if problems:
+            raise EvalInputError(f"{where}: {'; '.join(problems)}")
         if rec["clip_id"] in seen:
             raise EvalInputError(f"{where}: field 'clip_id': {rec['clip_id']!r} duplicates line {seen[rec['clip_id']]}")
         seen[rec["clip_id"]] = lineno

@@ -1,6 +1,6 @@
 """Metrics (docs/architecture.md), as the MMVIAD paper reports them plus the views that keep them honest.
 
-Per clip (:func:`score_record`): Q1/Q2/Q3 right or wrong; Q2 *gated* (right only when Q1 is right
+Per clip (:func:`score_record`, after :func:`score_response` parsed the answer): Q1/Q2/Q3 right or wrong; Q2 *gated* (right only when Q1 is right
 too, the paper's semantic gate); Q4 union-IoU of the predicted intervals, clipped to ``[0,
 duration]``, against the true ones (1 when both are empty, 0 when exactly one is; a non-empty answer
 that lies wholly outside the clip, or has zero length, is not an empty answer and scores 0).
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional, Sequence
 
 from ..evidence_stats import is_weak
-from ..grammar import SOURCES, TASKS, ParsedAnswer
+from ..grammar import SOURCES, TASKS, ParsedAnswer, parse_response
 from ..intervals import union_iou
 
 THRESHOLDS = (0.3, 0.5, 0.7)
@@ -61,6 +61,14 @@ def score_record(rec: dict[str, Any], parsed: ParsedAnswer) -> dict[str, Any]:
         "unparseable": [q for q in TASKS if getattr(parsed, q) is None],
         "ambiguous": list(parsed.ambiguous), "by_text": list(parsed.by_text), "how": dict(parsed.how),
     }
+
+
+def score_response(rec: dict[str, Any], response: str) -> tuple[ParsedAnswer, dict[str, Any]]:
+    """Parse one raw response against one QA record (its options and duration) and score it: the
+    one parse-and-score step of the benchmark, which the evaluator, the lmms-eval task and the
+    trainer's GRPO rewards all call, so a reward and the metric cannot read an answer differently."""
+    parsed = parse_response(response, rec["q2"]["options"], rec["q3"]["options"], duration=rec["duration"])
+    return parsed, score_record(rec, parsed)
 
 
 def _pct(num: float, den: int) -> Optional[float]:

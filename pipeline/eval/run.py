@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from ..grammar import TASKS, parse_response
+from ..grammar import TASKS
 from ..io import atomic_write_text, write_json, write_jsonl
 from ..layout import Layout
 from .frames import DEFAULT_MAX_PIXELS, EVAL_FRAMES
 from .inputs import EvalInputError, check_positive, check_run_name, load_qa_rows
-from .metrics import evaluate_scores, markdown_report, score_record
+from .metrics import evaluate_scores, markdown_report, score_response
 from .prompts import PROMPTS, SETTINGS, Prompt, build_prompt, load_knowledge, load_template
 from .runners.base import Runner
 
@@ -77,8 +77,7 @@ def evaluate_records(runner: Runner, records: Sequence[dict[str, Any]], data_roo
     rows, scores, unread = [], [], []
     for rec in records:
         p = by_id[rec["clip_id"]]
-        parsed = parse_response(p.response, rec["q2"]["options"], rec["q3"]["options"], duration=rec["duration"])
-        sc = score_record(rec, parsed)
+        parsed, sc = score_response(rec, p.response)
         scores.append(sc)
         rows.append({"clip_id": rec["clip_id"], "response": p.response, "error": p.error, "cached": p.cached,
                      "usage": p.usage, "parsed": parsed.as_dict(),

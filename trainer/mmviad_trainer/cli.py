@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stages", default="sft,grpo,eval", help="comma-separated subset of sft,grpo,eval (default: %(default)s)")
     tr = sub.add_parser("traces", help="only draw the SFT/GRPO clip sets and write and filter the PS-SFT traces")
     common(tr)
+    cf = sub.add_parser("config", help="list the config fields (type, default, meaning), or check a config file")
+    cf.add_argument("--check", type=Path, default=None, metavar="YAML",
+                    help="validate this config and print it with every default filled in")
+    cf.add_argument("--markdown", action="store_true", help="the field list as a Markdown table (trainer/README.md)")
     pl = sub.add_parser("plot", help="draw a run's training curves (loss, reward components, eval) to a PNG")
     pl.add_argument("--run-dir", type=Path, required=True, help="a run folder written by `train`")
     pl.add_argument("--out", type=Path, default=None, help="PNG path (default: <run-dir>/curves.png)")
@@ -33,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.cmd == "config":
+        return _config_command(args.check, args.markdown)
     if args.cmd == "plot":
         from .plot import plot_run
 
@@ -58,6 +64,30 @@ def main(argv: list[str] | None = None) -> int:
 
     if dist.is_main():
         print("done: " + ", ".join(f"{k} {v.get('seconds', '')} s" for k, v in status["stages"].items()))
+    return 0
+
+
+def _config_command(check: Path | None, markdown: bool) -> int:
+    """``mmviad-train config``: the fields of :class:`config.TrainConfig`, or one file checked."""
+    import yaml
+
+    from .config import explain, explain_markdown, load_config
+
+    if check is not None:
+        try:
+            cfg = load_config(check)
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
+    if markdown:
+        print(explain_markdown())
+        return 0
+    rows = explain()
+    width = max(len(k) for k, *_ in rows)
+    for key, typ, default, help_text in rows:
+        print(f"{key:<{width}}  {typ} = {default}\n{'':<{width}}  {help_text}")
     return 0
 
 

@@ -20,8 +20,9 @@ from typing import Any, Optional
 
 from tqdm import tqdm
 
+from pipeline.io import atomic_write_text, write_json
+
 from . import dist
-from .io import atomic_write_json, atomic_write_text
 
 
 def generate_responses(model: Any, processor: Any, records: list[dict[str, Any]], data_root: Path,
@@ -89,7 +90,7 @@ def write_eval(out_dir: Path, records: list[dict[str, Any]], responses: list[str
         return
     atomic_write_text(Path(out_dir) / "predictions.jsonl", "".join(
         json.dumps({"clip_id": r["clip_id"], "response": t}) + "\n" for r, t in zip(records, responses)))
-    atomic_write_json(Path(out_dir) / "metrics.json", metrics)
+    write_json(Path(out_dir) / "metrics.json", metrics)
 
 
 def final_evaluation(cfg: dict[str, Any], data: Path, model_path: str, out_dir: Path,
@@ -137,7 +138,7 @@ def final_evaluation(cfg: dict[str, Any], data: Path, model_path: str, out_dir: 
                                 progress=False)
         metrics = {**report["overall"], "parsing": report["parsing"], "n_frames": report["n_frames"],
                    "max_pixels": report["max_pixels"], "prompt": report["prompt"]}
-        atomic_write_json(Path(out_dir) / "metrics.json", metrics)
+        write_json(Path(out_dir) / "metrics.json", metrics)
         print("eval: " + " ".join(f"{k}={metrics[k]}" for k in ("q1_acc", "q2_acc", "q2_gated_acc", "q3_acc",
                                                                  "q4_miou", "avg") if k in metrics))
     return metrics

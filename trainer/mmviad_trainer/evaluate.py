@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from pipeline.eval.frames import DEFAULT_MAX_PIXELS, EVAL_FRAMES
+from pipeline.io import write_json
 
-from .io import atomic_write_json
 
 # eval.* settings this module reads, with their defaults (config keys beside enabled/max_clips/max_new_tokens)
 EVAL_DEFAULTS: dict[str, Any] = {
@@ -132,7 +132,7 @@ def evaluate(cfg: dict[str, Any], data: Path, model_path: str, out_dir: Path, pr
                             progress=progress)
     metrics = {**report["overall"], "parsing": report["parsing"], "n_frames": report["n_frames"],
                "max_pixels": report["max_pixels"], "prompt": report["prompt"]}
-    atomic_write_json(Path(out_dir) / "metrics.json", metrics)
+    write_json(Path(out_dir) / "metrics.json", metrics)
     o = report["overall"]
     print("eval: " + " ".join(f"{k}={o[k]}" for k in ("q1_acc", "q2_acc", "q2_gated_acc", "q3_acc", "q4_miou", "avg")))
     return metrics

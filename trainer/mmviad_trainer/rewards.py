@@ -2,9 +2,12 @@
 
 Every reward has TRL's signature ``f(completions, solution, **kwargs) -> list[float]``: ``completions``
 as TRL passes them (strings, or ``[{"role": "assistant", "content": …}]`` for conversational
-prompts) and ``solution`` the dataset column holding :meth:`GroundTruth.to_json`. Answers are read
-with :func:`pipeline.grammar.parse_response`, the project's one answer grammar; Q4 is scored with
-:func:`pipeline.intervals.union_iou`, the evaluator's Q4 metric.
+prompts) and ``solution`` the dataset column holding :meth:`GroundTruth.to_json`. Every reward reads
+and scores a completion with :func:`pipeline.eval.metrics.score_response`, the benchmark's own
+parse-and-score step: the answer and defect rewards are the evaluator's per-clip Q1/Q3 and (gated)
+Q2 results, and the IoU inside the temporal reward is the evaluator's per-clip Q4 IoU (clipped to
+the clip's duration), so a reward and the benchmark's metric never read or score an answer
+differently (``trainer/tests/test_rewards.py`` checks it).
 
 The paper's four rewards, as its reward figure states them:
 
@@ -27,12 +30,13 @@ switches reproduce the paper's reward ablations (Table 5): ``defect_gate=False``
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, Callable, Optional, Sequence
 
-from pipeline.grammar import ParsedAnswer, last_tag, parse_intervals, parse_response
-from pipeline.intervals import normalize, union_iou
+from pipeline.eval.metrics import q4_iou, score_response
+from pipeline.grammar import ParsedAnswer
 
 from .records import GroundTruth
 from .structure import STRUCTURE_RE, completion_text
@@ -57,8 +61,10 @@ def _gt(solution: Any) -> GroundTruth:
     return solution if isinstance(solution, GroundTruth) else GroundTruth.from_json(solution)
 
 
-def _parse(completion: Any, gt: GroundTruth) -> ParsedAnswer:
-    return parse_response(completion_text(completion), gt.q2_options, gt.q3_options)
+def scored(completion: Any, solution: Any) -> tuple[ParsedAnswer, dict[str, Any]]:
+    """One completion read and scored by the benchmark (:func:`pipeline.eval.metrics.score_response`)
+    against one ``solution``: the parsed answer and the evaluator's per-clip scores."""
+    return score_response(_gt(solution).as_record(), completion_text(completion))
 
 
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
@@ -88,9 +94,8 @@ def answer_reward(completions: Sequence[Any], solution: Sequence[Any], **kwargs:
     """
     out = []
     for c, s in zip(completions, solution, strict=True):
-        gt = _gt(s)
-        p = _parse(c, gt)
-        out.append(float(p.q1 == gt.q1) + float(p.q3 == gt.q3))
+        sc = scored(c, s)[1]
+        out.append(float(sc["q1"]) + float(sc["q3"]))
     return out
 
 
@@ -112,9 +117,8 @@ def defect_reward(completions: Sequence[Any], solution: Sequence[Any], gate: boo
     """
     out = []
     for c, s in zip(completions, solution, strict=True):
-        gt = _gt(s)
-        p = _parse(c, gt)
-        out.append(1.0 if p.q2 == gt.q2 and (p.q1 == gt.q1 or not gate) else 0.0)
+        sc = scored(c, s)[1]
+        out.append(float(sc["q2_gated"] if gate else sc["q2"]))
     return out
 
 
@@ -132,7 +136,7 @@ def discovery_share(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float
 
 
 def temporal_score(pred: Optional[list[list[float]]], gt: list[list[float]],
-                   k: TemporalConstants = TemporalConstants()) -> float:
+                   k: TemporalConstants = TemporalConstants(), duration: float = math.inf) -> float:
     """The Q4 reward for one parsed prediction (``None`` = unparseable), M = ``len(pred)``,
     N = ``len(gt)``. Paper, visibility-aware temporal reward:
 
@@ -140,9 +144,10 @@ def temporal_score(pred: Optional[list[list[float]]], gt: list[list[float]],
     (ii) M=0, N>0 "missed visible defect", penalty α_pen;
     (iii) M>0, N=0 "hallucinated interval", penalty α_pen;
     (iv) M>0, N>0 "interval match", reward from the overlap: ours is
-    ``(1 − β)·IoU + β·D − λ·|M − N|``, floored at −α_pen, where IoU is the union IoU (the
-    evaluator's Q4 metric) and D the share of GT intervals overlapped at all (the discovery bonus).
-    An exact match earns 1, the same as a correct empty answer.
+    ``(1 − β)·IoU + β·D − λ·|M − N|``, floored at −α_pen, where IoU is the evaluator's Q4 IoU
+    (:func:`pipeline.eval.metrics.q4_iou`: the prediction clipped to ``[0, duration]``, union IoU)
+    and D the share of GT intervals overlapped at all (the discovery bonus). An exact match earns 1,
+    the same as a correct empty answer.
 
     >>> temporal_score([], [])                          # (i)
     1.0
@@ -159,8 +164,8 @@ def temporal_score(pred: Optional[list[list[float]]], gt: list[list[float]],
     >>> temporal_score(None, [[0.4, 1.2]])              # unreadable Q4
     -1.0
 
-    ``mode="flat_iou"`` (Table 5 ablation) is the union IoU alone, 0 when either side is empty or
-    the answer is unreadable:
+    ``mode="flat_iou"`` (Table 5 ablation) is the evaluator's IoU alone where both sides have
+    intervals, and 0 when either side is empty or the answer is unreadable (no visibility cases):
 
     >>> flat = TemporalConstants(mode="flat_iou")
     >>> temporal_score([], [], flat), temporal_score([[0.4, 1.2]], [[0.4, 1.2]], flat)
@@ -169,7 +174,7 @@ def temporal_score(pred: Optional[list[list[float]]], gt: list[list[float]],
     if k.mode == "flat_iou":
         if not pred or not gt:
             return 0.0
-        return union_iou(pred, gt)
+        return q4_iou(pred, gt, duration)
     if pred is None:
         return -k.unparseable_penalty
     m, n = len(pred), len(gt)
@@ -177,18 +182,10 @@ def temporal_score(pred: Optional[list[list[float]]], gt: list[list[float]],
         return k.empty_reward
     if m == 0 or n == 0:
         return -k.alpha_pen
-    iou = union_iou(pred, gt) if normalize(pred) else 0.0
+    iou = q4_iou(pred, gt, duration)
     value = ((1 - k.discovery_weight) * iou + k.discovery_weight * discovery_share(pred, gt)
              - k.count_penalty * abs(m - n))
     return max(value, -k.alpha_pen)
-
-
-def parse_q4(completion: Any) -> Optional[list[list[float]]]:
-    """The Q4 intervals of a completion (last ``<q4>`` of the last ``<answer>``), ``None`` if unreadable."""
-    text = completion_text(completion)
-    block = last_tag(text, "answer")
-    raw = last_tag(block if block is not None else text, "q4")
-    return parse_intervals(raw) if raw is not None else None
 
 
 def temporal_reward(completions: Sequence[Any], solution: Sequence[Any],
@@ -202,8 +199,11 @@ def temporal_reward(completions: Sequence[Any], solution: Sequence[Any],
     >>> temporal_reward([resp("[[0.40, 1.20]]"), resp("[]"), resp("soon")], solution=[sol] * 3)
     [1.0, -0.5, -1.0]
     """
-    return [temporal_score(parse_q4(c), _gt(s).intervals, constants)
-            for c, s in zip(completions, solution, strict=True)]
+    out = []
+    for c, s in zip(completions, solution, strict=True):
+        gt = _gt(s)
+        out.append(temporal_score(scored(c, gt)[0].q4, gt.intervals, constants, gt.duration))
+    return out
 
 
 REWARDS: dict[str, RewardFn] = {

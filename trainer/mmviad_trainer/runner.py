@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from pipeline.io import atomic_write_text, write_json
+
 from . import dist
 from .callbacks import JsonlLog
 from .config import load_config
-from .io import atomic_write_json, atomic_write_text
 from .records import ground_truth, load_split
 from .rewards import build_rewards
 from .splits import draw_stage_sets
@@ -180,7 +181,7 @@ def prepare_rows(cfg: dict[str, Any], data: Path, run_dir: Path, progress: bool 
         raise ValueError(f"{data}: the {d['train_split']} split is empty")
     sft_recs, grpo_recs = draw_stage_sets(records, d["sft_clips"], d["grpo_clips"], cfg["seed"], where="data")
     if dist.is_main():
-        atomic_write_json(run_dir / "stage_sets.json", {"sft": [r["clip_id"] for r in sft_recs],
+        write_json(run_dir / "stage_sets.json", {"sft": [r["clip_id"] for r in sft_recs],
                                                         "grpo": [r["clip_id"] for r in grpo_recs]})
     contrastive = bool(cfg["grpo"]["contrastive_sampling"])
     need = sft_recs + (grpo_recs if contrastive else [])
@@ -307,7 +308,7 @@ def train(config: Path, data: Path, run_dir: Optional[Path] = None, stages: tupl
     def mark(stage: str, **kw: Any) -> None:
         status["stages"][stage] = kw
         if dist.is_main():
-            atomic_write_json(run_dir / "run.json", status)
+            write_json(run_dir / "run.json", status)
 
     t = time.time()
     rows = prepare_rows(cfg, data, run_dir, progress)

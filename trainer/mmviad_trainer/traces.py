@@ -19,9 +19,9 @@ from typing import Any, Iterable, Optional
 from tqdm import tqdm
 
 from pipeline.grammar import parse_response
+from pipeline.io import atomic_write_text, write_json
 
 from . import dist
-from .io import atomic_write_json, atomic_write_text
 from .records import ground_truth
 from .structure import structure_problem
 from .teacher import Teacher
@@ -104,7 +104,7 @@ def write_traces(rows: list[dict[str, Any]], counts: dict[str, int], out_dir: Pa
     out_dir = Path(out_dir)
     path = out_dir / "traces.jsonl"
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    atomic_write_json(out_dir / "trace_counts.json", counts)
+    write_json(out_dir / "trace_counts.json", counts)
     return path
 
 

@@ -25,13 +25,15 @@ Q3 = {"A": "cup", "B": "vase", "C": "bowl", "D": "bottle"}
 
 def make_record(clip_id: str, group: str, defect: str | None, intervals: list[list[float]],
                 split: str = "train") -> dict:
-    """One QA line (docs/architecture.md) for a 2-second, 10 fps clip."""
+    """One QA line (a valid :class:`pipeline.records.QARecord`) for a 2-second, 10 fps clip."""
     has = bool(intervals)
+    job, index = clip_id.rsplit("-c", 1)
     q2_ans = next(k for k, v in Q2.items() if v == (defect if has else "good"))
     q3_ans = next(k for k, v in Q3.items() if v == group)
-    return {"clip_id": clip_id, "job_id": clip_id.rsplit("-c", 1)[0], "video": f"clips/{clip_id}.mp4",
+    return {"clip_id": clip_id, "job_id": job, "clip_index": int(index), "video": f"clips/{clip_id}.mp4",
+            "video_marked": f"clips/{clip_id}.marked.mp4",
             "fps": 10, "num_frames": 20, "duration": 2.0, "category": f"{group}0", "group": group,
-            "defect": defect, "visible_intervals": intervals, "provenance": "mask", "split": split,
+            "defect": defect or "good", "visible_intervals": intervals, "provenance": "mask", "split": split,
             "material": "glazed_ceramic", "environment": "studio",
             "q1": {"question": Q1_TEXT, "options": dict(Q1_OPTIONS), "answer": "A" if has else "B"},
             "q2": {"question": Q2_TEXT, "options": dict(Q2), "answer": q2_ans},

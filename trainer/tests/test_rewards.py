@@ -150,3 +150,51 @@ def test_docstring_examples():
 
     result = doctest.testmod(rewards, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 20 and result.failed == 0
+
+
+# Completions read in every layout the benchmark's grammar accepts, with Q4 answers that the
+# evaluator clips (past the clip's end, wholly outside it, zero length, "until the end").
+AGREEMENT_COMPLETIONS = [
+    resp("A", "C", "B", "[[0.4, 1.2]]"),
+    resp("B", "E", "A", "[]"),
+    resp("A: Yes", "crack", "vase", "[[0.6, 1.9]]"),
+    resp("A", "C", "B", "[[3.0, 4.0]]"),
+    resp("A", "C", "D", "[[0.4, 0.4]]"),
+    '{"q1": "A", "q2": "C", "q3": "B", "q4": [[0.0, 0.5], [1.3, 2.5]]}',
+    "Q1: A\nQ2: D\nQ3: C\nQ4: from 1.0 s until the end",
+    "<answer><q1>B</q1><q2>C</q2><q3>B</q3><q4>[]</q4></answer> <answer><q1>A</q1><q2>C</q2><q3>A</q3>"
+    "<q4>throughout the clip</q4></answer>",
+    "<answer>A C B</answer>",
+    "garbage",
+]
+
+
+@pytest.mark.parametrize("i", range(len(AGREEMENT_COMPLETIONS)))
+def test_rewards_equal_the_evaluators_per_clip_scores(tmp_path, i):
+    """A GRPO reward and the benchmark metric never disagree: the evaluator (``mmviad eval``'s
+    ``evaluate_records``, fed the completion as a predictions file) and the rewards read and score
+    the same completion identically on every test record."""
+    from conftest import RECORDS
+    from pipeline.eval.run import evaluate_records
+    from pipeline.eval.runners.predictions import PredictionsRunner
+    from pipeline.io import read_jsonl, write_jsonl
+
+    text = AGREEMENT_COMPLETIONS[i]
+    preds = tmp_path / "answers.jsonl"
+    write_jsonl(preds, [{"clip_id": r["clip_id"], "response": text} for r in RECORDS])
+    evaluate_records(PredictionsRunner(preds), RECORDS, tmp_path, tmp_path / "report", progress=False)
+    rows = {row["clip_id"]: row for row in read_jsonl(tmp_path / "report" / "predictions.jsonl")}
+    ungated = build_rewards(["defect"], defect_gate=False)[0]
+    flat = build_rewards(["temporal"], {"mode": "flat_iou"})[0]
+    # with no discovery bonus and no count penalty, case (iv) is the IoU itself
+    iou_only = build_rewards(["temporal"], {"discovery_weight": 0.0, "count_penalty": 0.0, "alpha_pen": 1.0})[0]
+    for rec in RECORDS:
+        ev, s, c = rows[rec["clip_id"]]["scores"], [sol(rec)], [conv(text)]
+        assert answer_reward(c, solution=s) == [float(ev["q1"]) + float(ev["q3"])], rec["clip_id"]
+        assert defect_reward(c, solution=s) == [float(ev["q2_gated"])], rec["clip_id"]
+        assert ungated(c, solution=s) == [float(ev["q2"])], rec["clip_id"]
+        pred = rows[rec["clip_id"]]["parsed"]["q4"]
+        if pred and rec["visible_intervals"]:
+            assert flat(c, solution=s) == [ev["iou"]], rec["clip_id"]
+        if (pred == [] and not rec["visible_intervals"]) or (pred and rec["visible_intervals"]):  # cases (i), (iv)
+            assert iou_only(c, solution=s) == [ev["iou"]], rec["clip_id"]

@@ -84,6 +84,51 @@ def test_config_errors_name_the_key(tmp_path):
     assert load_config(_write(tmp_path, ok))["teacher"]["num_frames"] == 8
 
 
+@pytest.mark.parametrize("change, expected", [
+    ({"data": {"num_frames": "8"}}, r"c\.yaml: data\.num_frames: input should be a valid integer, got '8'$"),
+    ({"model": {"tiny": 1}}, r"c\.yaml: model\.tiny: input should be a valid boolean, got 1$"),
+    ({"eval": {"batch_size": True}}, r"c\.yaml: eval\.batch_size: input should be a valid integer, got True$"),
+    ({"data": 3}, r"c\.yaml: data: expected a mapping, got int$"),
+    ({"bogus": 1}, r"c\.yaml: unknown key 'bogus' \(known: \['data', 'eval', "),
+    ({"grpo": {"finetune": "qlora"}}, r"c\.yaml: grpo\.finetune: input should be 'full' or 'lora', got 'qlora'$"),
+    ({"data": {"frame_size": [64]}}, r"c\.yaml: data\.frame_size: list should have at least 2 items"),
+    ({"eval": {"every_steps": -1}}, r"c\.yaml: eval\.every_steps must be a non-negative integer, got -1$"),
+])
+def test_config_is_typed_and_strict(tmp_path, change, expected):
+    """Wrong types fail as they are (no "8" → 8, no 1 → true), each in one line naming file and field."""
+    base = yaml.safe_load((CONFIGS / "cpu-smoke.yaml").read_text())
+    for section, value in change.items():
+        base[section] = {**base[section], **value} if isinstance(value, dict) and section in base else value
+    with pytest.raises(ValueError, match=expected) as err:
+        load_config(_write(tmp_path, base))
+    assert "\n" not in str(err.value)
+
+
+def test_config_fields_are_documented_in_the_readme():
+    """Every field has a help text, and trainer/README.md carries the listing `mmviad-train config --markdown`
+    prints (regenerate the table from it when a field changes)."""
+    from mmviad_trainer.config import TrainConfig, explain, explain_markdown
+
+    rows = explain()
+    assert len(rows) > 30 and all(h for *_, h in rows), [k for k, *_, h in rows if not h]
+    assert {k.split(".")[0] for k, *_ in rows} == set(TrainConfig.model_fields)
+    readme = (CONFIGS.parent / "README.md").read_text(encoding="utf-8")
+    assert explain_markdown() in readme, "trainer/README.md: paste `python -m mmviad_trainer config --markdown`"
+
+
+def test_config_command_lists_and_checks(tmp_path, capsys):
+    from mmviad_trainer.cli import main
+
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "grpo.reward_weights" in out and "the paper sums the four rewards" in out
+    assert main(["config", "--check", str(CONFIGS / "cpu-smoke.yaml")]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == load_config(CONFIGS / "cpu-smoke.yaml")
+    bad = _write(tmp_path, {"model": {"tiny": True}, "data": {"nope": 1}})
+    assert main(["config", "--check", str(bad)]) == 2
+    assert "c.yaml: data: unknown key 'nope'" in capsys.readouterr().err
+
+
 def test_injected_trace_is_rewarded_on_the_tokens_it_trains_on(smoke_data, tiny_ckpt):
     from mmviad_trainer.processor import load_processor
 

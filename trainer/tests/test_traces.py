@@ -14,7 +14,10 @@ from PIL import Image
 
 from pipeline.grammar import parse_response
 
-from mmviad_trainer.records import DatasetError, ground_truth, load_split, validate_record
+from pipeline.io import DataError
+from pipeline.records import RecordError
+
+from mmviad_trainer.records import ground_truth, iter_records, load_split
 from mmviad_trainer.teacher import OpenAITeacher, TemplateTeacher, make_teacher
 from mmviad_trainer.traces import check_trace, synthesize
 from mmviad_trainer.video import decode_clip
@@ -179,19 +182,28 @@ def test_openai_teacher_unreachable_is_counted(smoke_data):
 
 
 def test_bad_rows_name_file_and_field(dataset, tmp_path):
+    """The trainer reads QA lines through the pipeline's QARecord: what `mmviad qa` would refuse to
+    write, training refuses to read, with the file, the line and the field named."""
     assert len(load_split(dataset, "train")) == 4
-    bad = dict(RECORDS[0])
-    bad["q2"] = {**bad["q2"], "answer": "Z"}
-    with pytest.raises(DatasetError, match=r"x\.jsonl:7: field 'q2\.answer'"):
-        validate_record(bad, "x.jsonl:7")
-    missing = {k: v for k, v in RECORDS[0].items() if k != "duration"}
-    with pytest.raises(DatasetError, match="field 'duration': missing"):
-        validate_record(missing, "x.jsonl:1")
     qa = tmp_path / "qa" / "standard"
     qa.mkdir(parents=True)
+
+    def load_with(rec: dict) -> None:
+        (qa / "train.jsonl").write_text(json.dumps(RECORDS[1]) + "\n" + json.dumps(rec) + "\n")
+        list(iter_records(qa / "train.jsonl"))
+
+    with pytest.raises(RecordError, match=r"train\.jsonl:2: q2\.answer: 'Z'"):
+        load_with({**RECORDS[0], "q2": {**RECORDS[0]["q2"], "answer": "Z"}})
+    with pytest.raises(RecordError, match=r"train\.jsonl:2: duration: missing"):
+        load_with({k: v for k, v in RECORDS[0].items() if k != "duration"})
+    # one rule for fps: an integer, as the pipeline writes it (a float fps was accepted here before)
+    with pytest.raises(RecordError, match=r"train\.jsonl:2: fps: input should be a valid integer, got 10\.0"):
+        load_with({**RECORDS[0], "fps": 10.0})
+    with pytest.raises(RecordError, match=r"train\.jsonl:2: q1\.answer: 'B' contradicts visible_intervals"):
+        load_with({**RECORDS[0], "q1": {**RECORDS[0]["q1"], "answer": "B"}})
     (qa / "train.jsonl").write_text("\n{not json\n")
-    with pytest.raises(DatasetError, match=r"train\.jsonl:2: not valid JSON"):
+    with pytest.raises(DataError, match=r"train\.jsonl:2: not valid JSON"):
         load_split(tmp_path, "train")
     (qa / "train.jsonl").write_text(json.dumps(RECORDS[0]) + "\n")
-    with pytest.raises(DatasetError, match=r"record 1 .*field 'video'"):
+    with pytest.raises(RecordError, match=r"record 1 .*video: .* does not exist"):
         load_split(tmp_path, "train")

@@ -25,9 +25,10 @@ from typing import Any, Optional
 from PIL import Image
 
 from pipeline.eval.frames import DEFAULT_MAX_PIXELS, EVAL_FRAMES
-from pipeline.eval.metrics import aggregate, parse_stats, score_record
+from pipeline.eval import metrics
+from pipeline.eval.metrics import aggregate, parse_stats
 from pipeline.eval.prompts import Prompt, build_prompt, load_template
-from pipeline.grammar import TASKS, format_answer, parse_response
+from pipeline.grammar import TASKS, format_answer
 
 
 def _data_root() -> Path:
@@ -76,8 +77,7 @@ def mmviad_doc_to_target(doc: dict[str, Any]) -> str:
 def score_response(doc: dict[str, Any], response: str) -> dict[str, Any]:
     """Parse one response with mmviad's grammar and score it with mmviad's metrics. (Not under the
     key ``score``: lmms-eval reads a dict's ``score`` as the per-sample number for its stderr.)"""
-    parsed = parse_response(response, doc["q2"]["options"], doc["q3"]["options"], duration=doc["duration"])
-    return {"clip_id": doc["clip_id"], "response": response, "clip_scores": score_record(doc, parsed)}
+    return {"clip_id": doc["clip_id"], "response": response, "clip_scores": metrics.score_response(doc, response)[1]}
 
 
 METRICS = ("q1_acc", "q1_bacc", "q2_acc", "q2_gated_acc", "q3_acc", "q4_miou", "q4_miou_defective", "r@0.5",
