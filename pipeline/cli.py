@@ -57,9 +57,19 @@ def _count(lo: int) -> Callable[[str], int]:
     return parse
 
 
+def _out(text: str) -> Any:
+    """``--out``: a local folder (a ``Path``) or a store URL (kept as text; see :mod:`pipeline.mirror`)."""
+    from .store import is_url, local_path
+
+    return text if is_url(text) else local_path(text)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="dataset config YAML (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: out/<config name>)")
+    p.add_argument("--out", type=_out, default=None, help="output folder, or a URL fsspec understands such as "
+                   "s3://bucket/dataset (default: out/<config name>)")
+    p.add_argument("--cache", type=Path, default=None, help="with a URL --out: the local working copy "
+                   "(default: $MMVIAD_CACHE or ~/.cache/mmviad, one folder per URL)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -606,7 +616,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import config  # noqa: F401
             parser = build_parser()
         args = parser.parse_args(argv)
-        return args.func(args)
+        from .mirror import dataset_folder
+
+        with dataset_folder(args, progress=not getattr(args, "no_progress", False)):
+            return args.func(args)
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -115,7 +115,7 @@ def test_slurm_script_starts_ray_per_node_and_renders_every_shard(tmp_path):
 def test_dockerfile_installs_where_make_render_looks(tmp_path):
     text = DOCKERFILE.read_text()
     assert re.search(r"^FROM nvidia/cuda:\S+-runtime-ubuntu", text, re.M)
-    assert "python3.11 -m venv .venv" in text and "pip install --no-cache-dir -e ." in text
+    assert "python3.11 -m venv .venv" in text and "pip install --no-cache-dir -e '.[s3]'" in text
     assert "graphics" in re.search(r"NVIDIA_DRIVER_CAPABILITIES=(\S+)", text).group(1), "OptiX needs graphics"
     # The stamp the image touches is the one the Makefile checks, so `make render` does not reinstall.
     touched = re.search(r"touch (\.venv/\.installed-\$\(.*?\))\s*$", text, re.M).group(1)
