@@ -17,16 +17,17 @@ import numpy as np
 
 from .config import Config
 from .config import config_dict
-from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
+from .ids import GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
 from .layout import Layout
 from .paths import ASSETS
 from .plan_cache import ObjectCache, run_objects
+from .records import Job, check, parse
 from .scenery.planning import plan_visibility, predict_job, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
-JOB_FIELDS = ("job_id", "shard", "category", "group", "object_index", "defect", "trajectory", "object",
-              "pose", "camera", "material", "environment", "floor", "seeds")
+#: the fields every job must have, in the order problems are reported (the :class:`~pipeline.records.Job` record's)
+JOB_FIELDS: tuple[str, ...] = tuple(k for k, f in Job.model_fields.items() if f.is_required())
 
 
 def allocate(weights: dict[str, float], total: int) -> list[str]:
@@ -149,7 +150,8 @@ def plan_jobs(cfg: Config, progress: bool = True, cache_dir: Path | None = None,
     for i, job in enumerate(jobs):
         job["shard"] = shard_of(i, cfg.num_shards)
     cache.prune(set(keys))
-    return jobs
+    # The planner's own output meets the contract the later stages check (a planning bug stops here).
+    return [parse(Job, job, f"plan: job {job['job_id']}").to_json() for job in jobs]
 
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -221,46 +223,17 @@ def ensure_plan(cfg: Config, out: Path, progress: bool = True) -> Path:
     return write_plan(cfg, out, progress)
 
 
-def _number(job: dict[str, Any], key: str, field: str, lo: float | None = None) -> None:
-    v = job[key].get(field) if isinstance(job.get(key), dict) else None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{key}.{field}: expected a finite number, got {v!r}")
-    if lo is not None and v <= lo:
-        raise ValueError(f"{key}.{field}: must be > {lo}, got {v!r}")
-
-
 def check_job(job: dict[str, Any]) -> None:
     """Raise ``ValueError("<field>: <problem>")`` for a job record that the later stages cannot use
-    (a hand-edited ``jobs.jsonl``): missing fields, wrong types, unknown defect or object source."""
-    missing = [k for k in JOB_FIELDS if k not in job]
+    (a hand-edited ``jobs.jsonl``): missing fields, wrong types, unknown defect or object source.
+    The rules are the :class:`~pipeline.records.Job` record's; the first problem is reported."""
+    _, found = check(Job, job)
+    if not found:
+        return
+    missing = [p.split(":", 1)[0] for p in found if p.endswith(": missing") and p.split(":", 1)[0] in JOB_FIELDS]
     if missing:
         raise ValueError(f"{missing[0]}: missing field" + (f" (also {', '.join(missing[1:])})" if missing[1:] else ""))
-    validate_id(job["category"], "category")
-    if not isinstance(job["group"], str) or not job["group"]:
-        raise ValueError(f"group: expected a non-empty string, got {job['group']!r}")
-    if job["defect"] is not None and job["defect"] not in DEFECT_TYPES:
-        raise ValueError(f"defect: {job['defect']!r} is not null or one of {', '.join(DEFECT_TYPES)}")
-    for k in ("object_index", "trajectory", "shard"):
-        if isinstance(job[k], bool) or not isinstance(job[k], int) or job[k] < 0:
-            raise ValueError(f"{k}: expected a non-negative integer, got {job[k]!r}")
-    for k in ("object", "pose", "camera", "material", "environment", "floor", "seeds"):
-        if not isinstance(job[k], dict):
-            raise ValueError(f"{k}: expected an object, got {type(job[k]).__name__}")
-    if job["object"].get("source") not in ("procedural", "anomaly_shapenet"):
-        raise ValueError(f"object.source: {job['object'].get('source')!r} is not procedural or anomaly_shapenet")
-    dp = job["object"].get("defect_params")
-    if dp is not None and (not isinstance(dp, dict) or dp.get("kind") != job["defect"]):
-        raise ValueError(f"object.defect_params: kind {dp.get('kind') if isinstance(dp, dict) else dp!r} does not "
-                         f"match defect {job['defect']!r}")
-    _number(job, "pose", "yaw_deg")
-    _number(job, "pose", "scale", 0.0)
-    for f in ("elevation_deg", "start_azimuth_deg"):
-        _number(job, "camera", f)
-    _number(job, "camera", "distance_factor", 0.0)
-    _number(job, "camera", "lens_mm", 0.0)
-    c = job["seeds"].get("cycles")
-    if isinstance(c, bool) or not isinstance(c, int) or c < 0:
-        raise ValueError(f"seeds.cycles: expected a non-negative integer, got {c!r}")
+    raise ValueError(found[0])
 
 
 def load_jobs(path: Path, shard: int | None = None, num_shards: int | None = None,
