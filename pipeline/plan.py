@@ -155,14 +155,55 @@ def plan_jobs(cfg: Config, progress: bool = True, cache_dir: Path | None = None,
 
 
 _PACKAGE = Path(__file__).resolve().parent
-# Every module planning runs (tests/test_plan_cache.py checks this list against what a plan imports).
-PLANNING_MODULES = ("__init__.py", "config.py", "profiles.py", "ids.py", "io.py", "seeds.py", "intervals.py",
-                    "layout.py", "paths.py", "plan.py", "plan_cache.py", "objects/*.py", "scenery/*.py")
+
+
+def _module_file(root: Path, name: str) -> Optional[Path]:
+    """The source of module ``name`` (dotted, its first part the package at ``root``), if it is one."""
+    parts = name.split(".")[1:]
+    for p in (root.joinpath(*parts, "__init__.py"), root.joinpath(*parts).with_suffix(".py") if parts else None):
+        if p is not None and p.is_file():
+            return p
+    return None
+
+
+def module_closure(root: Path, start: str) -> set[Path]:
+    """The source files of module ``start`` and of every module of the package at ``root`` that it
+    imports, directly or through others: every ``import`` statement counts, also one inside a
+    function (planning imports some modules lazily), and importing ``a.b.c`` runs ``a/__init__.py``
+    and ``a/b/__init__.py`` too. Found by reading the sources (``ast``), so nothing is imported."""
+    import ast
+
+    pkg = root.name
+    todo, seen, files = [start], set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]  # the packages above it
+        path = _module_file(root, name)
+        if path is None:
+            continue
+        files.add(path)
+        here = parts if path.name == "__init__.py" else parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == pkg]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else (node.module or "")
+                if base.split(".")[0] != pkg:
+                    continue
+                todo.append(base)
+                todo += [f"{base}.{a.name}" for a in node.names if _module_file(root, f"{base}.{a.name}")]
+    return files
 
 
 def planning_files() -> list[Path]:
-    """The source files of :data:`PLANNING_MODULES`, sorted."""
-    return sorted({p for pattern in PLANNING_MODULES for p in _PACKAGE.glob(pattern)})
+    """Every source file planning can run: the import closure of this module (:func:`module_closure`),
+    sorted. Hashed into the plan fingerprint and the per-object cache keys."""
+    return sorted(module_closure(_PACKAGE, __name__))
 
 
 def sources_digest(cfg: Config) -> str:

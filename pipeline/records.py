@@ -25,7 +25,7 @@ from typing import Annotated, Any, ClassVar, Iterable, Iterator, Literal, Option
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .grammar import LETTERS, Q1_OPTIONS, format_intervals, parse_intervals
-from .ids import DEFECT_TYPES, GOOD, InvalidIdError, validate_id
+from .ids import DEFECT_TYPES, GOOD, InvalidIdError, clip_window, validate_id
 from .io import DataError, parse_json, read_text
 
 ANNOTATION_FORMAT = 2
@@ -320,9 +320,9 @@ class Clip(_ClipFields):
             out.append(f"evidence.in_view_frames: {self.evidence.in_view_frames} is more than num_frames")
         if self.end_frame - self.start_frame != self.num_frames:
             out.append(f"end_frame: [{self.start_frame}, {self.end_frame}) does not hold num_frames ({self.num_frames})")
-        if self.start_frame != self.clip_index * self.num_frames:
-            out.append(f"start_frame: {self.start_frame} is not clip_index × num_frames "
-                       f"({self.clip_index * self.num_frames})")
+        start = clip_window(self.clip_index, self.num_frames)[0]
+        if self.start_frame != start:
+            out.append(f"start_frame: {self.start_frame} is not clip_index × num_frames ({start})")
         if abs(self.duration - round(self.num_frames / self.fps, 6)) > 1e-9:
             out.append(f"duration: {self.duration} is not num_frames / fps ({round(self.num_frames / self.fps, 6)})")
         for k in ("mask", "diff"):
