@@ -7,6 +7,8 @@ object the stages write (same keys, same number types, so the files keep their b
   optional ``reviewed`` block that ``mmviad review import`` adds).
 - :class:`Clip`: one row of ``<out>/clips/<job_id>.clips.json`` and ``<out>/clips.jsonl``.
 - :class:`QARecord`: one line of ``<out>/qa/<protocol>/<split>.jsonl``.
+- :class:`Job`: one line of ``<out>/jobs.jsonl`` (its look blocks and source-specific keys are
+  kept as written: only the fields the stages rely on are typed).
 
 Validation is strict: no bool → int, no "8" → 8, no NaN/Infinity, no nulls where a value is
 required, no unknown fields, and the cross-field rules (intervals inside the clip and in order,
