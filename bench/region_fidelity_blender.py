@@ -35,6 +35,7 @@ import scene_build  # noqa: E402
 from pipeline.annotate import diff_mask  # noqa: E402
 from pipeline.config import AnnotateConfig  # noqa: E402
 from pipeline.render import region as geom  # noqa: E402
+from pipeline.scene_spec import SceneSpec  # noqa: E402
 
 def _take_png(d: Path, dest: Path) -> np.ndarray:
     files = list(d.glob("*.png"))
@@ -54,16 +55,16 @@ def _compare(img: np.ndarray, ref: np.ndarray, rect) -> dict:
 
 
 def main() -> None:
-    spec = json.loads(Path(sys.argv[1]).read_text())
+    spec = SceneSpec.from_json(json.loads(Path(sys.argv[1]).read_text()), sys.argv[1])
     params = json.loads(Path(sys.argv[2]).read_text())
-    out = Path(spec["output"])
+    out = Path(spec.output)
     acfg = AnnotateConfig(**params.get("annotate", {}))
     scene_build.reset()
-    render_settings.configure(spec["render"])
+    render_settings.configure(spec.render)
     mats = scene_build.add_object(spec)
     scene_build.add_floor(spec)
     scene_build.add_world(spec)
-    cam = scene_build.add_camera(spec)
+    cam = scene_build.add_camera(spec.camera)
     mats["object"].material_slots[0].material.pass_index = render_settings.OBJECT_PASS_INDEX
     scene = bpy.context.scene
     w, h = scene.render.resolution_x, scene.render.resolution_y
@@ -72,10 +73,10 @@ def main() -> None:
     mtmp, otmp = out / ".mask_tmp", out / ".obj_tmp"
     render_settings.setup_mask_pass(str(mtmp), str(otmp))
     rp = regions.RegionPass(scene, out / ".region_tmp")
-    frames = spec["camera"]["frames"]
+    frames = [f.to_json() for f in spec.camera.frames]
     margins = [int(m) for m in params["margins_px"]]
     obj_margins = [int(m) for m in params["object_margins_px"]]
-    chosen, scope = int(spec["region"]["margin_px"]), spec["region"]["scope"]
+    chosen, scope = spec.region.margin_px, spec.region.scope
 
     def render(path: Path) -> float:
         scene.render.filepath = str(path)
@@ -158,7 +159,7 @@ def main() -> None:
         s["region"]["vs_cut_max"] = int(np.abs(img.astype(np.int16) - cv2.imread(str(out / ".configured" / f"{i:04d}.png"))).max())
         print(f"[fidelity] region {i + 1}/{len(frames)}", flush=True)
     rp.end()
-    (out / "stats.json").write_text(json.dumps({"job_id": spec["job_id"], "width": w, "height": h,
+    (out / "stats.json").write_text(json.dumps({"job_id": spec.job_id, "width": w, "height": h,
                                                 "margin_px": chosen, "frames": stats}, indent=1))
 
 

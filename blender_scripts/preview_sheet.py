@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bpy  # noqa: E402
 
-import scene_build  # noqa: E402
+import scene_build  # noqa: E402  (puts the repo root on sys.path)
+from pipeline.scene_spec import SENSOR_FIT, SENSOR_WIDTH_MM, Camera  # noqa: E402
 
 BODY = (0.72, 0.72, 0.7)
 RED = (0.9, 0.0, 0.0)
@@ -54,7 +55,8 @@ def main() -> None:
     world.color = (0.95, 0.95, 0.95)
     scene.world = world
     body, red = _material("body", BODY), _material("defect", RED)
-    cam = scene_build.add_camera({"camera": {"lens_mm": 35.0}})
+    cam = scene_build.add_camera(Camera(lens_mm=35.0, sensor_width_mm=SENSOR_WIDTH_MM, sensor_fit=SENSOR_FIT,
+                                        frames=[]))
     for i, tile in enumerate(spec["tiles"]):
         obj, _ = scene_build.add_mesh(f"tile{i}", tile["mesh"])
         obj.data.materials.append(body)

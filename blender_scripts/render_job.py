@@ -33,6 +33,7 @@ import regions  # noqa: E402
 import render_settings  # noqa: E402
 import scene_build  # noqa: E402
 from pipeline.render import region as region_geom  # noqa: E402  (numpy only; path set by regions)
+from pipeline.scene_spec import SceneSpec, SpecError  # noqa: E402  (stdlib only)
 
 EXIT_CONFIG = 4  # the host does not retry this exit code; the reason is the log's FATAL line
 
@@ -48,8 +49,8 @@ def _args(argv: list[str]) -> Path:
     return Path(argv[0])
 
 
-def _render_frame(cam, frame: dict, filepath: str) -> float:
-    scene_build.place_camera(cam, frame["location"], frame["target"])
+def _render_frame(cam, frame, filepath: str) -> float:
+    scene_build.place_camera(cam, frame.location, frame.target)
     bpy.context.scene.render.filepath = filepath
     t0 = time.perf_counter()
     bpy.ops.render.render(write_still=True)
@@ -66,35 +67,39 @@ def _move_mask(tmp_dir: Path, dest: Path) -> None:
 
 def main() -> None:
     spec_path = _args(sys.argv)
-    spec = json.loads(spec_path.read_text())
-    out = Path(spec["output"])
+    try:
+        spec = SceneSpec.from_json(json.loads(spec_path.read_text()), str(spec_path))
+    except SpecError as e:  # a spec this script cannot read: retrying cannot fix it
+        print(f"[render_job] FATAL: {e}", flush=True)
+        raise SystemExit(EXIT_CONFIG)
+    out = Path(spec.output)
     t_start = time.perf_counter()
     scene_build.reset()
     try:
-        used = render_settings.configure(spec["render"])
+        used = render_settings.configure(spec.render)
     except RuntimeError as e:  # e.g. no GPU: a setup error that a retry cannot fix
         print(f"[render_job] FATAL: {e}", flush=True)
         raise SystemExit(EXIT_CONFIG)
     mats = scene_build.add_object(spec)
     scene_build.add_floor(spec)
     scene_build.add_world(spec)
-    cam = scene_build.add_camera(spec)
-    twin_mode = bool(spec.get("twin_mesh")) and spec["has_defect"]
+    cam = scene_build.add_camera(spec.camera)
+    twin_mode = spec.twin_mode
     for sub in ("unmarked", "mask", "objmask", "marked") + (("twin",) if twin_mode else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     mask_tmp, obj_tmp = out / ".mask_tmp", out / ".objmask_tmp"
     mats["object"].material_slots[0].material.pass_index = render_settings.OBJECT_PASS_INDEX  # only the passes see it
     # The mask pass is always on in the pipeline; benchmarks switch it off to time the bare render.
-    mask_node = (render_settings.setup_mask_pass(str(mask_tmp), str(obj_tmp)) if spec.get("mask_pass", True)
+    mask_node = (render_settings.setup_mask_pass(str(mask_tmp), str(obj_tmp)) if spec.mask_pass is not False
                  else None)
-    region_mode = spec["marked"] == "region" and spec["has_defect"]
+    region_mode = spec.region_mode
     if (region_mode or twin_mode) and mask_node is None:
         print("[render_job] FATAL: marked: region and the twin pass need the mask pass (mask_pass: false)",
               flush=True)
         raise SystemExit(EXIT_CONFIG)
     # The kept passes are large (3 float images per frame with a region: 75 MB at 1920x1080) and
     # short-lived, so they go to node-local temp space ($TMPDIR), never to the shared output folder.
-    region_tmp = (Path(tempfile.mkdtemp(prefix=f"mmviad-region-{spec['job_id']}-")) if region_mode or twin_mode
+    region_tmp = (Path(tempfile.mkdtemp(prefix=f"mmviad-region-{spec.job_id}-")) if region_mode or twin_mode
                   else None)
     try:
         _render_passes(spec, out, used, mats, cam, mask_node, (mask_tmp, obj_tmp), region_tmp, t_start)
@@ -103,15 +108,13 @@ def main() -> None:
             shutil.rmtree(region_tmp, ignore_errors=True)
 
 
-def _render_passes(spec: dict, out: Path, used: dict, mats: dict, cam, mask_node, mask_tmps: tuple[Path, Path],
+def _render_passes(spec: SceneSpec, out: Path, used: dict, mats: dict, cam, mask_node, mask_tmps: tuple[Path, Path],
                    region_tmp: Path | None, t_start: float) -> None:
     """The unmarked pass with its masks, then the marked pass, then the twin's; writes meta.json last."""
     mask_tmp, obj_tmp = mask_tmps
-    frames = spec["camera"]["frames"]
-    margin = int(spec.get("region", {}).get("margin_px", 0))
-    scope = spec.get("region", {}).get("scope", "object")
-    region_mode = spec["marked"] == "region" and spec["has_defect"]
-    twin_mode = bool(spec.get("twin_mesh")) and spec["has_defect"]
+    frames = spec.camera.frames
+    margin, scope = spec.region.margin_px, spec.region.scope
+    region_mode, twin_mode = spec.region_mode, spec.twin_mode
     rp = regions.RegionPass(bpy.context.scene, region_tmp) if region_tmp is not None else None
     rects: list = []        # marked: region
     twin_rects: list = []   # the twin pass: the defect's own bounds grown by the margin (never the object's)
@@ -136,7 +139,7 @@ def _render_passes(spec: dict, out: Path, used: dict, mats: dict, cam, mask_node
         mask_tmp.rmdir()
         obj_tmp.rmdir()
 
-    if spec["marked"] == "render" and spec["has_defect"]:
+    if spec.marked == "render" and spec.has_defect:
         # Identical scene and seed; only slot 1 changes to the red paint.
         compositing = bpy.context.scene.render.use_compositing
         bpy.context.scene.render.use_compositing = False
@@ -154,18 +157,18 @@ def _render_passes(spec: dict, out: Path, used: dict, mats: dict, cam, mask_node
             _region_frames(rp, cam, frames, rects, out / "marked", times["marked"], "marked region", progress_every)
         if twin_mode:
             # Same scene and seed, the object's mesh swapped for its defect-free original.
-            scene_build.swap_mesh(mats["object"], spec["twin_mesh"], [mats["body"], mats["hidden"]])
+            scene_build.swap_mesh(mats["object"], spec.twin_mesh, [mats["body"], mats["hidden"]])
             _region_frames(rp, cam, frames, twin_rects, out / "twin", times["twin"], "twin region", progress_every)
         rp.end()
 
     meta = {
-        "job_id": spec["job_id"],
+        "job_id": spec.job_id,
         "blender_version": bpy.app.version_string,
-        "render": {**spec["render"], **used},
-        "marked_mode": spec["marked"],
+        "render": {**spec.render.to_json(), **used},
+        "marked_mode": spec.marked,
         "marked_rendered": bool(times["marked"]),
-        "look": {"material": spec["material"], "environment": spec["environment"], "floor": spec["floor"],
-                 "pose": spec.get("pose")},
+        "look": {"material": spec.material, "environment": spec.environment, "floor": spec.floor,
+                 "pose": spec.pose},
         "frames": len(frames),
         **({"region": {"margin_px": margin, "scope": scope, "rects": region_geom.as_json(rects),
                        "frames_rendered": sum(r is not None for r in rects),
@@ -173,7 +176,7 @@ def _render_passes(spec: dict, out: Path, used: dict, mats: dict, cam, mask_node
         **({"twin": {"margin_px": margin, "scope": "defect", "rects": region_geom.as_json(twin_rects),
                      "frames_rendered": sum(r is not None for r in twin_rects),
                      "pixels_rendered": sum(region_geom.area(r) for r in twin_rects)}} if twin_mode else {}),
-        "camera": spec["camera"],
+        "camera": spec.camera.to_json(),
         "timings": {"setup_s": round(t_setup, 4), "unmarked_s": [round(t, 4) for t in times["unmarked"]],
                     "marked_s": [round(t, 4) for t in times["marked"]],
                     **({"twin_s": [round(t, 4) for t in times["twin"]]} if twin_mode else {}),
@@ -190,7 +193,7 @@ def _region_frames(rp: "regions.RegionPass", cam, frames: list, rects: list, des
     """Render the current scene state in each frame's rectangle and compose it into ``dest``."""
     todo = [i for i, r in enumerate(rects) if r is not None]
     for k, i in enumerate(todo):
-        scene_build.place_camera(cam, frames[i]["location"], frames[i]["target"])
+        scene_build.place_camera(cam, frames[i].location, frames[i].target)
         times.append(rp.render(i, rects[i], dest / f"{i:04d}.png"))
         if k % progress_every == 0:
             print(f"[render_job] {what} {k + 1}/{len(todo)} (frame {i})", flush=True)

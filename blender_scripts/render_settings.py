@@ -10,6 +10,7 @@ import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: pipeline.render.gpu (stdlib only)
 from pipeline.render.gpu import TEST_GPU_ON_CPU_BACKEND, TEST_GPU_ON_CPU_ENV  # noqa: E402
+from pipeline.scene_spec import RenderSettings  # noqa: E402  (stdlib only)
 
 
 def gpu_on_cpu_switch() -> bool:
@@ -40,46 +41,46 @@ def select_gpu() -> str:
                        f"(CUDA_VISIBLE_DEVICES={visible!r}); refusing to fall back to the CPU")
 
 
-def configure(r: dict) -> dict:
+def configure(r: RenderSettings) -> dict:
     """Apply render settings from the spec; return what was actually used (for meta.json)."""
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     cy = scene.cycles
     backend = "CPU"
-    fake_gpu = r["device"] == "gpu" and gpu_on_cpu_switch()
+    fake_gpu = r.device == "gpu" and gpu_on_cpu_switch()
     if fake_gpu:
         print(f"[render_job] WARNING: {TEST_GPU_ON_CPU_ENV}=1: test-only fake, rendering this device: gpu job "
               f"on the CPU (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r})", flush=True)
         backend = TEST_GPU_ON_CPU_BACKEND
         cy.device = "CPU"
-    elif r["device"] == "gpu":
+    elif r.device == "gpu":
         backend = select_gpu()
         cy.device = "GPU"
     else:
         cy.device = "CPU"
-    if r.get("threads"):
+    if r.threads:
         scene.render.threads_mode = "FIXED"
-        scene.render.threads = int(r["threads"])
+        scene.render.threads = r.threads
     else:
         scene.render.threads_mode = "AUTO"
-    cy.samples = int(r["samples"])
-    threshold = float(r.get("adaptive_threshold", 0.0))
+    cy.samples = r.samples
+    threshold = float(r.adaptive_threshold)
     cy.use_adaptive_sampling = threshold > 0  # off on CPU: no gain at low sample counts (measured)
     if threshold > 0:
         cy.adaptive_threshold = threshold
-    cy.seed = int(r["seed"])
+    cy.seed = r.seed
     cy.use_animated_seed = False
-    cy.use_denoising = r["denoise"] != "off"
+    cy.use_denoising = r.denoise != "off"
     if cy.use_denoising:
         cy.denoiser = "OPENIMAGEDENOISE"
-        cy.denoising_quality = "FAST" if r["denoise"] == "fast" else "HIGH"
-        cy.denoising_prefilter = "FAST" if r["denoise"] == "fast" else "ACCURATE"
-        cy.denoising_use_gpu = r["device"] == "gpu" and not fake_gpu
-    scene.render.use_persistent_data = bool(r["persistent_data"])
-    scene.render.resolution_x = int(r["width"])
-    scene.render.resolution_y = int(r["height"])
+        cy.denoising_quality = "FAST" if r.denoise == "fast" else "HIGH"
+        cy.denoising_prefilter = "FAST" if r.denoise == "fast" else "ACCURATE"
+        cy.denoising_use_gpu = r.device == "gpu" and not fake_gpu
+    scene.render.use_persistent_data = r.persistent_data
+    scene.render.resolution_x = r.width
+    scene.render.resolution_y = r.height
     scene.render.resolution_percentage = 100
-    scene.render.fps = int(r["fps"])
+    scene.render.fps = r.fps
     scene.render.film_transparent = False
     # No 8-bit dither: Blender's dither noise depends on the position within the saved image, so a
     # cropped region render would not match the full frame (±2 levels); the denoised frames are smooth

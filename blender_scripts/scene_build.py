@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 
+import sys
+from pathlib import Path
+
 import bpy
 import numpy as np
 
 import looks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: pipeline.scene_spec (stdlib only)
+from pipeline.scene_spec import Camera, SceneSpec  # noqa: E402
 
 DEFECT_PASS_INDEX = 1
 
@@ -70,51 +76,55 @@ def swap_mesh(obj: bpy.types.Object, npz_path: str, materials: list[bpy.types.Ma
     obj.data = mesh
 
 
-def add_object(spec: dict) -> dict[str, bpy.types.Material]:
+def add_object(spec: SceneSpec) -> dict[str, bpy.types.Material]:
     """The object with two material slots: 0 = its material, 1 = the defect faces.
 
     Slot 1 holds either an identical copy with ``pass_index = 1`` (unmarked: looks the same, but the
     Material Index pass marks its pixels) or the red paint (marked)."""
-    m = spec["material"]
+    m = spec.material
     body = looks.object_material("body", m)
     hidden = looks.object_material("defect_hidden", m, pass_index=DEFECT_PASS_INDEX)
-    d = spec["defect_material"]
-    emission = d["base_color"] if d.get("emission_strength", 0.0) > 0 else None
-    red = principled("defect_red", d["base_color"], d["roughness"], 0.0, emission=emission,
-                     emission_strength=d.get("emission_strength", 0.0), pass_index=DEFECT_PASS_INDEX)
-    obj, _ = add_mesh("object", spec["mesh"])
+    d = spec.defect_material
+    emission = d.base_color if d.emission_strength > 0 else None
+    red = principled("defect_red", d.base_color, d.roughness, 0.0, emission=emission,
+                     emission_strength=d.emission_strength, pass_index=DEFECT_PASS_INDEX)
+    obj, _ = add_mesh("object", spec.mesh)
     obj.data.materials.append(body)
     obj.data.materials.append(hidden)
     return {"body": body, "hidden": hidden, "red": red, "object": obj}
 
 
-def add_floor(spec: dict) -> None:
+def add_floor(spec: SceneSpec) -> None:
     """The procedural floor, placed by the host below the object (``looks.build_floor``)."""
-    looks.build_floor(spec["floor"])
+    looks.build_floor(spec.floor)
 
 
-def add_world(spec: dict) -> None:
+def add_world(spec: SceneSpec) -> None:
     """Sky, studio, indoor or HDRI world with its lights (``looks.build_environment``)."""
-    looks.build_environment(spec["environment"])
+    looks.build_environment(spec.environment)
 
 
-def add_camera(spec: dict) -> bpy.types.Object:
+def add_camera(camera: Camera) -> bpy.types.Object:
+    """The camera with the host's intrinsics (lens, sensor width and fit: the framing and the
+    visibility prediction assume exactly these) and, when asked, depth of field."""
     cam = bpy.data.cameras.new("camera")
-    cam.lens = spec["camera"]["lens_mm"]
+    cam.lens = camera.lens_mm
+    cam.sensor_width = camera.sensor_width_mm
+    cam.sensor_fit = camera.sensor_fit
     cam.clip_start = 0.01
     cam.clip_end = 200.0
     obj = bpy.data.objects.new("camera", cam)
     bpy.context.scene.collection.objects.link(obj)
     bpy.context.scene.camera = obj
-    dof = spec["camera"].get("dof")
+    dof = camera.dof
     if dof:
         # Focus follows an empty at the object's centre, so every frame of the orbit is in focus there.
         focus = bpy.data.objects.new("focus", None)
-        focus.location = dof["focus"]
+        focus.location = dof.focus
         bpy.context.scene.collection.objects.link(focus)
         cam.dof.use_dof = True
         cam.dof.focus_object = focus
-        cam.dof.aperture_fstop = dof["fstop"]
+        cam.dof.aperture_fstop = dof.fstop
     return obj
 
 

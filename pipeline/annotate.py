@@ -20,6 +20,7 @@ import numpy as np
 
 from . import evidence
 from .config import AnnotateConfig, Config
+from .ids import clip_windows
 from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
 from .io import read_json, write_json
 from .layout import Layout
@@ -70,7 +71,8 @@ def diff_mask(marked: np.ndarray, unmarked: np.ndarray, a: AnnotateConfig) -> np
 
 
 def threshold_px(a: AnnotateConfig, width: int, height: int) -> float:
-    return max(float(a.min_visible_px), a.min_visible_frac * width * height)
+    """:meth:`AnnotateConfig.threshold_px` (kept under this name for the benchmarks)."""
+    return a.threshold_px(width, height)
 
 
 def diff_intervals(scores: list[int], thr: float, a: AnnotateConfig) -> list[tuple[int, int]]:
@@ -91,8 +93,7 @@ def agreement(diff_iv: list[tuple[int, int]], mask_iv: list[tuple[int, int]], n:
     they disagree (missed = mask only, spurious = diff only) and pixel-level counts."""
     fm, fd = _frames_of(mask_iv, n), _frames_of(diff_iv, n)
     clip_iou = []
-    for i in range(n // clip_frames if clip_frames else 0):
-        s, e = i * clip_frames, (i + 1) * clip_frames
+    for s, e in clip_windows(n, clip_frames):
         clip_iou.append(round(union_iou(clip_local(diff_iv, s, e), clip_local(mask_iv, s, e)), 6))
     tp, dp, mp = pixel["both"], pixel["diff"], pixel["mask"]
     return {

@@ -190,8 +190,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     jobs = [json.loads(x) for x in path.read_text().splitlines()]
     n_def = sum(1 for j in jobs if j["defect"])
     frames = len(jobs) * cfg.render.orbit_frames
+    from .ids import clip_windows
+    clips = len(jobs) * len(clip_windows(cfg.render.orbit_frames, cfg.render.clip_frames))
     print(f"plan: {len(jobs)} jobs ({n_def} defective, {len(jobs) - n_def} normal) in {cfg.num_shards} shard(s), "
-          f"{frames} frames per pass, {len(jobs) * (cfg.render.orbit_frames // cfg.render.clip_frames)} clips → {path}")
+          f"{frames} frames per pass, {clips} clips → {path}")
     from .scenery.report import plan_summary
     print(plan_summary(cfg, jobs))
     if getattr(args, "estimate", False):

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import evidence_stats
 from .config import Config
-from .ids import clip_id, validate_id
+from .ids import clip_id, clip_windows, validate_id
 from .intervals import clip_local, frames_to_seconds
 from .io import DataError, read_json, write_json, write_jsonl
 from .layout import CLIP_INDEX_SUFFIX, Layout
@@ -86,8 +86,7 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
     # import`); a block without ``covered`` covers the whole orbit.
     covered = None if rev is None or "covered" not in rev else [tuple(x) for x in rev["covered"]]
     recs = []
-    for i in range(n // cf):
-        s, e = i * cf, (i + 1) * cf
+    for i, (s, e) in enumerate(clip_windows(n, cf)):
         cid = clip_id(job["job_id"], i)
         local = {k: clip_local([tuple(x) for x in v], s, e) for k, v in sources.items()}
         if rev is not None and (covered is None or any(a <= s and e <= b for a, b in covered)):

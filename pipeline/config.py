@@ -289,6 +289,11 @@ class AnnotateConfig(_Strict):
     evidence_floor_percentile: Float = Field(99.0, ge=50.0, le=100.0)
     evidence_floor_min: Int = Field(6, ge=1, le=255)
 
+    def threshold_px(self, width: int, height: int) -> float:
+        """Defect pixels a ``width`` × ``height`` frame needs to count as showing the defect: the one
+        threshold of the annotation, the evidence pass and the planner's visibility prediction."""
+        return max(float(self.min_visible_px), self.min_visible_frac * width * height)
+
 
 class QAConfig(_Strict):
     # in_view_and_evident: mask frames that the unmarked video also shows (needs annotate.evidence: twin)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from .ids import GOOD
+from .ids import label_of
 
 #: a clip whose in-view frames are evident less often than this is flagged as weak for review
 WEAK_SHARE = 0.5
@@ -57,7 +57,7 @@ def summarize(clips: Sequence[dict[str, Any]], defect_of: dict[str, Optional[str
         ev = c.get("evidence")
         if ev is None:
             continue
-        kind = defect_of.get(c["job_id"]) or GOOD
+        kind = label_of(defect_of.get(c["job_id"]))
         for key in (kind, "all"):
             r = rows.setdefault(key, empty())
             r["clips"] += 1

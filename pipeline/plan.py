@@ -17,16 +17,17 @@ import numpy as np
 
 from .config import Config
 from .config import config_dict
-from .ids import DEFECT_TYPES, GOOD, job_id, validate_id
+from .ids import GOOD, job_id, validate_id
 from .io import atomic_write_text, dumps, iter_jsonl, write_jsonl
 from .layout import Layout
 from .paths import ASSETS
 from .plan_cache import ObjectCache, run_objects
+from .records import Job, check, parse
 from .scenery.planning import plan_visibility, predict_job, sample_scene
 from .seeds import cycles_seed, derive_seed, rng_for
 
-JOB_FIELDS = ("job_id", "shard", "category", "group", "object_index", "defect", "trajectory", "object",
-              "pose", "camera", "material", "environment", "floor", "seeds")
+#: the fields every job must have, in the order problems are reported (the :class:`~pipeline.records.Job` record's)
+JOB_FIELDS: tuple[str, ...] = tuple(k for k, f in Job.model_fields.items() if f.is_required())
 
 
 def allocate(weights: dict[str, float], total: int) -> list[str]:
@@ -149,18 +150,60 @@ def plan_jobs(cfg: Config, progress: bool = True, cache_dir: Path | None = None,
     for i, job in enumerate(jobs):
         job["shard"] = shard_of(i, cfg.num_shards)
     cache.prune(set(keys))
-    return jobs
+    # The planner's own output meets the contract the later stages check (a planning bug stops here).
+    return [parse(Job, job, f"plan: job {job['job_id']}").to_json() for job in jobs]
 
 
 _PACKAGE = Path(__file__).resolve().parent
-# Every module planning runs (tests/test_plan_cache.py checks this list against what a plan imports).
-PLANNING_MODULES = ("__init__.py", "config.py", "profiles.py", "ids.py", "io.py", "seeds.py", "intervals.py",
-                    "layout.py", "paths.py", "plan.py", "plan_cache.py", "objects/*.py", "scenery/*.py")
+
+
+def _module_file(root: Path, name: str) -> Optional[Path]:
+    """The source of module ``name`` (dotted, its first part the package at ``root``), if it is one."""
+    parts = name.split(".")[1:]
+    for p in (root.joinpath(*parts, "__init__.py"), root.joinpath(*parts).with_suffix(".py") if parts else None):
+        if p is not None and p.is_file():
+            return p
+    return None
+
+
+def module_closure(root: Path, start: str) -> set[Path]:
+    """The source files of module ``start`` and of every module of the package at ``root`` that it
+    imports, directly or through others: every ``import`` statement counts, also one inside a
+    function (planning imports some modules lazily), and importing ``a.b.c`` runs ``a/__init__.py``
+    and ``a/b/__init__.py`` too. Found by reading the sources (``ast``), so nothing is imported."""
+    import ast
+
+    pkg = root.name
+    todo, seen, files = [start], set(), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:k]) for k in range(1, len(parts))]  # the packages above it
+        path = _module_file(root, name)
+        if path is None:
+            continue
+        files.add(path)
+        here = parts if path.name == "__init__.py" else parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == pkg]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else (node.module or "")
+                if base.split(".")[0] != pkg:
+                    continue
+                todo.append(base)
+                todo += [f"{base}.{a.name}" for a in node.names if _module_file(root, f"{base}.{a.name}")]
+    return files
 
 
 def planning_files() -> list[Path]:
-    """The source files of :data:`PLANNING_MODULES`, sorted."""
-    return sorted({p for pattern in PLANNING_MODULES for p in _PACKAGE.glob(pattern)})
+    """Every source file planning can run: the import closure of this module (:func:`module_closure`),
+    sorted. Hashed into the plan fingerprint and the per-object cache keys."""
+    return sorted(module_closure(_PACKAGE, __name__))
 
 
 def sources_digest(cfg: Config) -> str:
@@ -221,46 +264,17 @@ def ensure_plan(cfg: Config, out: Path, progress: bool = True) -> Path:
     return write_plan(cfg, out, progress)
 
 
-def _number(job: dict[str, Any], key: str, field: str, lo: float | None = None) -> None:
-    v = job[key].get(field) if isinstance(job.get(key), dict) else None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{key}.{field}: expected a finite number, got {v!r}")
-    if lo is not None and v <= lo:
-        raise ValueError(f"{key}.{field}: must be > {lo}, got {v!r}")
-
-
 def check_job(job: dict[str, Any]) -> None:
     """Raise ``ValueError("<field>: <problem>")`` for a job record that the later stages cannot use
-    (a hand-edited ``jobs.jsonl``): missing fields, wrong types, unknown defect or object source."""
-    missing = [k for k in JOB_FIELDS if k not in job]
+    (a hand-edited ``jobs.jsonl``): missing fields, wrong types, unknown defect or object source.
+    The rules are the :class:`~pipeline.records.Job` record's; the first problem is reported."""
+    _, found = check(Job, job)
+    if not found:
+        return
+    missing = [p.split(":", 1)[0] for p in found if p.endswith(": missing") and p.split(":", 1)[0] in JOB_FIELDS]
     if missing:
         raise ValueError(f"{missing[0]}: missing field" + (f" (also {', '.join(missing[1:])})" if missing[1:] else ""))
-    validate_id(job["category"], "category")
-    if not isinstance(job["group"], str) or not job["group"]:
-        raise ValueError(f"group: expected a non-empty string, got {job['group']!r}")
-    if job["defect"] is not None and job["defect"] not in DEFECT_TYPES:
-        raise ValueError(f"defect: {job['defect']!r} is not null or one of {', '.join(DEFECT_TYPES)}")
-    for k in ("object_index", "trajectory", "shard"):
-        if isinstance(job[k], bool) or not isinstance(job[k], int) or job[k] < 0:
-            raise ValueError(f"{k}: expected a non-negative integer, got {job[k]!r}")
-    for k in ("object", "pose", "camera", "material", "environment", "floor", "seeds"):
-        if not isinstance(job[k], dict):
-            raise ValueError(f"{k}: expected an object, got {type(job[k]).__name__}")
-    if job["object"].get("source") not in ("procedural", "anomaly_shapenet"):
-        raise ValueError(f"object.source: {job['object'].get('source')!r} is not procedural or anomaly_shapenet")
-    dp = job["object"].get("defect_params")
-    if dp is not None and (not isinstance(dp, dict) or dp.get("kind") != job["defect"]):
-        raise ValueError(f"object.defect_params: kind {dp.get('kind') if isinstance(dp, dict) else dp!r} does not "
-                         f"match defect {job['defect']!r}")
-    _number(job, "pose", "yaw_deg")
-    _number(job, "pose", "scale", 0.0)
-    for f in ("elevation_deg", "start_azimuth_deg"):
-        _number(job, "camera", f)
-    _number(job, "camera", "distance_factor", 0.0)
-    _number(job, "camera", "lens_mm", 0.0)
-    c = job["seeds"].get("cycles")
-    if isinstance(c, bool) or not isinstance(c, int) or c < 0:
-        raise ValueError(f"seeds.cycles: expected a non-negative integer, got {c!r}")
+    raise ValueError(found[0])
 
 
 def load_jobs(path: Path, shard: int | None = None, num_shards: int | None = None,

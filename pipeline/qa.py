@@ -13,7 +13,7 @@ from typing import Any
 
 from .config import Config
 from .grammar import LETTERS, Q1_OPTIONS, Q1_TEXT, Q2_TEXT, Q3_TEXT, Q4_TEXT, format_intervals
-from .ids import GOOD
+from .ids import GOOD, label_of
 from .io import write_jsonl
 from .layout import Layout
 from .objects import ObjectLibrary
@@ -26,7 +26,7 @@ def split_jobs(jobs: list[dict[str, Any]], test_fraction: float, seed: int) -> d
     within each label, labels are interleaved, and the first ``round(test_fraction * n)`` are test."""
     by_label: dict[str, list[str]] = {}
     for j in jobs:
-        by_label.setdefault(j["defect"] or GOOD, []).append(j["job_id"])
+        by_label.setdefault(label_of(j["defect"]), []).append(j["job_id"])
     queues = [sorted(ids, key=lambda jid: derive_seed(seed, jid, "split")) for _, ids in sorted(by_label.items())]
     order: list[str] = []
     while any(queues):
@@ -68,7 +68,7 @@ def qa_record(clip: dict[str, Any], job: dict[str, Any], groups: list[str], labe
         "fps": clip["fps"], "num_frames": clip["num_frames"], "duration": float(clip["duration"]),
         # "good" rather than null for a normal object: a column that is all-null in one split file
         # makes datasets.load_dataset("json") infer a null type and then fail on the other split.
-        "category": job["category"], "group": job["group"], "defect": job["defect"] or GOOD,
+        "category": job["category"], "group": job["group"], "defect": label_of(job["defect"]),
         "visible_intervals": [[float(a), float(b)] for a, b in visible],
         "provenance": provenance, "split": split,
         "material": job["material"]["name"], "environment": job["environment"].get("name", job["environment"]["kind"]),

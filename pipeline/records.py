@@ -7,6 +7,8 @@ object the stages write (same keys, same number types, so the files keep their b
   optional ``reviewed`` block that ``mmviad review import`` adds).
 - :class:`Clip`: one row of ``<out>/clips/<job_id>.clips.json`` and ``<out>/clips.jsonl``.
 - :class:`QARecord`: one line of ``<out>/qa/<protocol>/<split>.jsonl``.
+- :class:`Job`: one line of ``<out>/jobs.jsonl`` (its look blocks and source-specific keys are
+  kept as written: only the fields the stages rely on are typed).
 
 Validation is strict: no bool → int, no "8" → 8, no NaN/Infinity, no nulls where a value is
 required, no unknown fields, and the cross-field rules (intervals inside the clip and in order,
@@ -22,15 +24,16 @@ import math
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, ClassVar, Iterable, Iterator, Literal, Optional, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .grammar import LETTERS, Q1_OPTIONS, format_intervals, parse_intervals
-from .ids import DEFECT_TYPES, GOOD, InvalidIdError, validate_id
+from .ids import DEFECT_TYPES, GOOD, InvalidIdError, clip_window, validate_id
 from .io import DataError, parse_json, read_text
 
 ANNOTATION_FORMAT = 2
 SOURCES: tuple[str, ...] = ("mask", "diff", "in_view_and_evident", "reviewed")   # interval sources of a clip
 Q2_CHOICES: tuple[str, ...] = (*DEFECT_TYPES, GOOD)
+OBJECT_SOURCES: tuple[str, ...] = ("procedural", "anomaly_shapenet")   # a job's object.source
 DECISIONS: tuple[str, ...] = ("accepted", "corrected", "no_visible_defect", "rejected", "unsure")
 
 
@@ -143,6 +146,8 @@ def _drop_none(m: BaseModel) -> dict[str, Any]:
 
 
 def _plain(v: Any) -> Any:
+    if isinstance(v, Record):
+        return v.to_json()
     if isinstance(v, BaseModel):
         return _drop_none(v)
     if isinstance(v, dict):
@@ -317,9 +322,9 @@ class Clip(_ClipFields):
             out.append(f"evidence.in_view_frames: {self.evidence.in_view_frames} is more than num_frames")
         if self.end_frame - self.start_frame != self.num_frames:
             out.append(f"end_frame: [{self.start_frame}, {self.end_frame}) does not hold num_frames ({self.num_frames})")
-        if self.start_frame != self.clip_index * self.num_frames:
-            out.append(f"start_frame: {self.start_frame} is not clip_index × num_frames "
-                       f"({self.clip_index * self.num_frames})")
+        start = clip_window(self.clip_index, self.num_frames)[0]
+        if self.start_frame != start:
+            out.append(f"start_frame: {self.start_frame} is not clip_index × num_frames ({start})")
         if abs(self.duration - round(self.num_frames / self.fps, 6)) > 1e-9:
             out.append(f"duration: {self.duration} is not num_frames / fps ({round(self.num_frames / self.fps, 6)})")
         for k in ("mask", "diff"):
@@ -403,6 +408,125 @@ class QARecord(_ClipFields):
         if parsed is None or [[round(a, 2), round(b, 2)] for a, b in vis] != parsed:
             out.append(f"q4.answer: {self.q4.answer!r} does not match visible_intervals ({format_intervals(vis)})")
         return out
+
+
+# ---- job -----------------------------------------------------------------------------------------
+
+def _object(v: Any) -> Any:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _object_or_none(v: Any) -> Any:
+    return v if v is None else _object(v)
+
+
+def _positive(v: Any) -> Any:
+    _number(v)
+    if v <= 0.0:
+        raise ValueError(f"must be > 0.0, got {v!r}")
+    return v
+
+
+def _defect(v: Any) -> Any:
+    if v is not None and v not in DEFECT_TYPES:
+        raise ValueError(f"{v!r} is not null or one of {', '.join(DEFECT_TYPES)}")
+    return v
+
+
+def _count(v: Any) -> Any:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"expected a non-negative integer, got {v!r}")
+    return v
+
+
+def _source(v: Any) -> Any:
+    if v not in OBJECT_SOURCES:
+        raise ValueError(f"{v!r} is not {' or '.join(OBJECT_SOURCES)}")
+    return v
+
+
+def _non_empty(v: Any) -> Any:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a non-empty string, got {v!r}")
+    return v
+
+
+#: a JSON object block whose keys the stage that reads it checks (looks, free-form parts)
+JsonObject = Annotated[Any, AfterValidator(_object)]
+Positive = Annotated[Any, AfterValidator(_positive)]   # a finite number > 0, kept as given
+Count = Annotated[Any, AfterValidator(_count)]         # an integer >= 0 (not a bool)
+
+
+class _Open(Record):
+    """A job block: the named fields are checked, any other key is kept as it is (the planner adds
+    look- and source-specific keys that later stages read by name)."""
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**_drop_none(self), **{k: _plain(v) for k, v in (self.model_extra or {}).items()}}
+
+
+def _block(model: type) -> Any:
+    """A nested job block that must be a JSON object (same wording as any other object field)."""
+    return Annotated[model, BeforeValidator(_object)]
+
+
+class JobObject(_Open):
+    """``object``: where the mesh comes from and the resolved defect (``null`` for a normal object)."""
+    source: Annotated[Any, AfterValidator(_source)]
+    defect_params: Annotated[Any, AfterValidator(_object_or_none)] = None
+
+
+class JobPose(_Open):
+    """``pose``: yaw, tilt and scale of the object (``pipeline/scenery/pose.py``)."""
+    yaw_deg: Number
+    scale: Positive
+
+
+class JobCamera(_Open):
+    """``camera``: the orbit's choices (``pipeline/scenery/orbit.py``); ``jitter``, ``center_y`` and
+    ``fstop`` are kept as written."""
+    elevation_deg: Number
+    distance_factor: Positive
+    start_azimuth_deg: Number
+    lens_mm: Positive
+
+
+class JobSeeds(_Open):
+    """``seeds``: ``cycles`` (Cycles' seed) and ``qa`` (option shuffling)."""
+    cycles: Count
+
+
+class Job(_Open):
+    """One line of ``<out>/jobs.jsonl``: every random choice of one orbit, resolved by ``mmviad plan``.
+
+    The stages pass jobs around as the plain dicts of :meth:`to_json`; this model is their contract
+    (``pipeline.plan.check_job``). ``visibility`` is the planner's prediction (absent when
+    ``scene.visibility.predict`` is off); other unknown keys are kept, as before."""
+    _omit_if_none: ClassVar[tuple[str, ...]] = ("visibility",)
+    job_id: Id
+    shard: Count
+    category: Id
+    group: Annotated[Any, AfterValidator(_non_empty)]
+    object_index: Count
+    defect: Annotated[Any, AfterValidator(_defect)]
+    trajectory: Count
+    object: _block(JobObject)
+    pose: _block(JobPose)
+    camera: _block(JobCamera)
+    material: JsonObject
+    environment: JsonObject
+    floor: JsonObject
+    seeds: _block(JobSeeds)
+    visibility: Annotated[Any, AfterValidator(_object_or_none)] = None
+
+    def problems(self) -> list[str]:
+        dp = self.object.defect_params
+        if dp is not None and dp.get("kind") != self.defect:
+            return [f"object.defect_params: kind {dp.get('kind')!r} does not match defect {self.defect!r}"]
+        return []
 
 
 # ---- turning errors into lines --------------------------------------------------------------------

@@ -43,3 +43,13 @@ def test_seeds_do_not_depend_on_the_process_hash_salt():
                                 check=True).stdout)
     assert len(outs) == 1
     assert float(outs.pop()) == rng_for(1, "j", "camera").random()
+
+
+def test_clip_windows_and_defect_labels_have_one_definition():
+    from pipeline.ids import clip_window, clip_windows, defect_of_label, label_of
+
+    assert clip_windows(60, 20) == [(0, 20), (20, 40), (40, 60)] and clip_window(2, 20) == (40, 60)
+    assert clip_windows(59, 20) == [(0, 20), (20, 40)] and clip_windows(10, 20) == [] and clip_windows(10, 0) == []
+    assert label_of(None) == "good" and label_of("hole") == "hole"
+    assert defect_of_label("good") is None and defect_of_label("hole") == "hole"
+    assert all(defect_of_label(label_of(d)) == d for d in (None, "crack", "bulge"))

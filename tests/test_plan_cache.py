@@ -136,3 +136,23 @@ def test_the_fingerprint_covers_every_module_planning_runs():
     loaded = {Path(x).resolve() for x in proc.stdout.split()}
     assert any(p.name == "intervals.py" for p in loaded)
     assert loaded <= set(planning_files()), sorted(str(p) for p in loaded - set(planning_files()))
+
+
+def test_the_import_closure_follows_every_kind_of_import(tmp_path):
+    """planning_files() is the import closure of pipeline.plan: a module that planning starts to
+    import (at the top, inside a function, relatively or absolutely, or as ``from pkg import mod``)
+    is hashed without anyone listing it; a module nobody imports is not."""
+    from pipeline.plan import module_closure
+
+    pkg = tmp_path / "pkg"
+    for rel, code in {"__init__.py": "", "plan.py": "from . import a\nimport pkg.sub.c\ndef f():\n    from .b import x\n",
+                      "a.py": "import os\n", "b.py": "from .sub import d\nx = 1\n", "sub/__init__.py": "",
+                      "sub/c.py": "", "sub/d.py": "from ..e import y\n", "e.py": "y = 1\n", "unused.py": ""}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(code)
+    found = {str(p.relative_to(pkg)) for p in module_closure(pkg, "pkg.plan")}
+    assert found == {"__init__.py", "plan.py", "a.py", "b.py", "sub/__init__.py", "sub/c.py", "sub/d.py", "e.py"}
+    names = {str(p.relative_to(ROOT / "pipeline")) for p in planning_files()}
+    # lazily imported by the planner, and the mesh builder it shares with the render stage
+    assert {"objects/sources.py", "scenery/meshes.py", "records.py"} <= names
+    assert "render/job.py" not in names and "cli.py" not in names

@@ -142,8 +142,9 @@ HOST = ("pipeline/", "trainer/")
 LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("shared", 0, ("pipeline", "pipeline.ids", "pipeline.io", "pipeline.seeds", "pipeline.config",
                    "pipeline.profiles", "pipeline.records", "pipeline.grammar", "pipeline.intervals",
-                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats")),
+                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats", "pipeline.scene_spec")),
     ("objects", 1, ("pipeline.objects",)),
+    # the scene model that planning and rendering share: looks, orbit, pose, the posed meshes, visibility
     ("scenery", 2, ("pipeline.scenery",)),
     ("plan", 3, ("pipeline.plan", "pipeline.plan_cache")),
     ("render", 4, ("pipeline.render", "pipeline.estimate")),
@@ -244,6 +245,45 @@ def test_boundary_scan_catches_what_it_looks_for():
 
 def test_host_code_never_imports_bpy():
     assert _bpy_imports(_sources()) == []
+
+
+# What Blender's Python may import from pipeline/: modules that need only the standard library
+# (and numpy, which the bpy wheel and Blender ship). Their own imports are checked below.
+BLENDER_IMPORTABLE = {"pipeline": (), "pipeline.scene_spec": (), "pipeline.render.gpu": (),
+                      # cv2 only inside the host's file readers, which Blender never calls
+                      "pipeline.render.region": ("numpy", "cv2"), "pipeline.render": ()}
+
+
+def _blender_violations(sources: list[tuple[str, ast.Module]]) -> list[str]:
+    """blender_scripts/ importing a pipeline module outside :data:`BLENDER_IMPORTABLE`, and such a
+    module importing anything but the standard library, its allowed extras and other such modules."""
+    known = {_module_name(rel) for rel, _ in sources}
+    bad = []
+    for rel, tree in sources:
+        me = _module_name(rel)
+        if rel.startswith("blender_scripts/"):
+            bad += [f"{rel}: {d}" for d in sorted(_imports(rel, tree, known))
+                    if (d == "pipeline" or d.startswith("pipeline.")) and d not in BLENDER_IMPORTABLE]
+        elif me in BLENDER_IMPORTABLE:
+            for d in sorted(_imports(rel, tree, known)):
+                top = d.split(".")[0]
+                if d in BLENDER_IMPORTABLE or top in sys.stdlib_module_names or top in BLENDER_IMPORTABLE[me] \
+                        or top == "__future__":
+                    continue
+                bad.append(f"{rel}: {d}")
+    return bad
+
+
+def test_blender_side_imports_only_stdlib_modules_of_the_pipeline():
+    """blender_scripts/ run inside Blender's Python, where pydantic, trimesh or the config are not
+    installed: what they import from pipeline/ (the scene spec, the region geometry) must stay
+    importable there."""
+    planted = [("blender_scripts/x.py", "from pipeline.config import Config\nfrom pipeline.scene_spec import SceneSpec\n"),
+               ("pipeline/scene_spec.py", "import json\nimport numpy\nfrom .ids import GOOD\n"),
+               ("pipeline/render/region.py", "import numpy as np\n")]
+    assert _blender_violations([(r, ast.parse(c)) for r, c in planted]) == [
+        "blender_scripts/x.py: pipeline.config", "pipeline/scene_spec.py: numpy", "pipeline/scene_spec.py: pipeline.ids"]
+    assert _blender_violations(_sources()) == []
 
 
 def test_no_stage_imports_a_later_one():

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from ..evidence_stats import is_weak
 from ..grammar import SOURCES, TASKS, ParsedAnswer, parse_response
+from ..ids import label_of
 from ..intervals import union_iou
 
 THRESHOLDS = (0.3, 0.5, 0.7)
@@ -135,7 +136,7 @@ def breakdown(records: Sequence[dict[str, Any]], scores: Sequence[dict[str, Any]
         groups: dict[str, list[dict[str, Any]]] = {}
         for rec, sc in zip(records, scores):
             v = rec.get(key)
-            groups.setdefault("good" if (v is None and key == "defect") else str(v), []).append(sc)
+            groups.setdefault(label_of(v) if key == "defect" else str(v), []).append(sc)
         out[key] = {v: aggregate(g) for v, g in sorted(groups.items())}
     return out
 

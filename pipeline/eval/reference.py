@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence
 import cv2
 import numpy as np
 
+from ..ids import GOOD, label_of
 from ..layout import Layout
 from ..seeds import rng_for
 from .frames import sample_frames
@@ -55,7 +56,7 @@ def _middle(out: Path, rec: dict[str, Any], cache: dict[str, np.ndarray]) -> np.
 def candidates(query: dict[str, Any], pool: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Normal clips of the query's category from other orbits; train split first, then the rest."""
     c = [r for r in pool if r["category"] == query["category"] and not r["visible_intervals"]
-         and r.get("defect") in (None, "good") and r["job_id"] != query["job_id"]]
+         and label_of(r.get("defect")) == GOOD and r["job_id"] != query["job_id"]]
     train = [r for r in c if r.get("split") == "train"]
     return sorted(train or c, key=lambda r: r["clip_id"])
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 from tqdm import tqdm
 
-from ..ids import GOOD
+from ..ids import label_of
 
 
 def _row(id_: str, category: str, group: str, defect: str | None, dm, source: str, **extra: Any) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def iter_objects(config: Path | None) -> Iterator[dict[str, Any]]:
         return
     seen = set()
     for job in tqdm(plan_jobs(cfg), desc="objects", unit="job", file=sys.stderr):
-        key = f"{job['category']}-{job['object_index']:04d}-{job['defect'] or GOOD}"
+        key = f"{job['category']}-{job['object_index']:04d}-{label_of(job['defect'])}"
         if key in seen:
             continue
         seen.add(key)

@@ -16,7 +16,7 @@ import numpy as np
 import trimesh
 
 from ..config import Config, SourceConfig
-from ..ids import GOOD
+from ..ids import defect_of_label, label_of
 from ..seeds import rng_for
 from . import anomaly_shapenet as asn
 from .defects import DefectParams, apply_defect, choose_defect
@@ -51,7 +51,7 @@ class ProceduralCatalog:
 
     def resolve(self, category: str, index: int, label: str) -> tuple[Optional[str], dict[str, Any]]:
         spec = self.lib.get(category)
-        defect = None if label == GOOD else label
+        defect = defect_of_label(label)
         obj: dict[str, Any] = {"source": "procedural", "kind": spec.kind, "spec": spec.source, "defect_params": None}
         if defect:
             oc = self.cfg.objects
@@ -85,10 +85,10 @@ class AnomalyShapeNetCatalog:
         """A file of the wanted label (unused ones first); another label when the category has none."""
         rng = rng_for(self.cfg.seed, f"{category}-{index:04d}", "object")
         items = self.by_cat[category]
-        labels = sorted({it.defect or GOOD for it in items})
+        labels = sorted({label_of(it.defect) for it in items})
         if label not in labels:
             label = labels[int(rng.integers(len(labels)))]
-        pool = [it for it in items if (it.defect or GOOD) == label]
+        pool = [it for it in items if label_of(it.defect) == label]
         fresh = [it for it in pool if it.obj not in self.used] or pool
         item = fresh[int(rng.integers(len(fresh)))]
         self.used.add(item.obj)

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from ..scene_spec import SENSOR_WIDTH_MM, focal_px, vertical_fov
 from .params import sample
 
-SENSOR_WIDTH_MM = 36.0  # Blender's default sensor, fit horizontally
+__all__ = ["SENSOR_WIDTH_MM", "focal_px", "vertical_fov", "sample_jitter", "sample_camera", "camera_frames"]
 HARMONICS = (2, 3, 5)
 FIT_DIVISOR = 2.2  # distance_factor × fit / 2.2: factors near 2.6–3.2 frame the object like 1.2–1.5 × fit
 
@@ -42,15 +43,6 @@ def sample_camera(rng: np.random.Generator, elevation_deg, distance_factor, lens
 def _wave(terms: list[list[float]], u: np.ndarray) -> np.ndarray:
     """``Σ a sin(k u + φ)`` with ``u`` the nominal azimuth (radians); integer ``k`` closes the loop."""
     return sum((a * np.sin(k * u + p) for k, a, p in terms), np.zeros_like(u))
-
-
-def vertical_fov(width: int, height: int, lens_mm: float) -> float:
-    sensor_h = SENSOR_WIDTH_MM * height / width
-    return 2.0 * math.atan(sensor_h / (2.0 * lens_mm))
-
-
-def focal_px(width: int, lens_mm: float) -> float:
-    return lens_mm / SENSOR_WIDTH_MM * width
 
 
 def camera_frames(camera: dict[str, Any], vertices: np.ndarray, width: int, height: int, frames: int,

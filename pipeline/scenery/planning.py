@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..ids import clip_windows
 from ..seeds import rng_for
 from .catalog import load_catalog
 from .looks import sample_environment, sample_floor, sample_material
 from .orbit import camera_frames, sample_camera
-from .pose import posed_mesh, sample_pose
+from .meshes import build_mesh
+from .pose import sample_pose
 from .visibility import allocate_counts, clip_flags, predict_pixels, predicted_intervals
 
 
@@ -35,8 +37,8 @@ def sample_scene(cfg: Config, jid: str) -> dict[str, Any]:
 
 
 def threshold_px(cfg: Config) -> float:
-    a, r = cfg.annotate, cfg.render
-    return max(float(a.min_visible_px), a.min_visible_frac * r.width * r.height)
+    """The visibility threshold of the config's frame size (:meth:`~pipeline.config.AnnotateConfig.threshold_px`)."""
+    return cfg.annotate.threshold_px(cfg.render.width, cfg.render.height)
 
 
 def _prediction(cfg: Config, px: np.ndarray) -> dict[str, Any]:
@@ -50,12 +52,10 @@ def predict_job(job: dict[str, Any], cfg: Config) -> np.ndarray | str:
     """Predicted defect pixels per frame of one defective job, or the error text if its mesh cannot
     be built (that job then fails alone at render time, not the plan). With a target share the
     orbit is predicted from azimuth 0 (:func:`plan_visibility` then rolls it to the chosen start)."""
-    from ..objects.sources import object_mesh
-
     r, vc = cfg.render, cfg.scene.visibility
     start = 0.0 if vc.target_share is not None else None
-    try:  # the same mesh as render.scene.build_mesh: the object with its defect, posed
-        mesh = posed_mesh(object_mesh(job, cfg), job["pose"])
+    try:  # the mesh the render stage writes for Blender
+        mesh = build_mesh(job, cfg)
     except Exception as e:
         return f"{type(e).__name__}: {e}"
     frames = camera_frames(job["camera"], mesh.vertices, r.width, r.height, r.orbit_frames, start)
@@ -69,7 +69,7 @@ def plan_visibility(jobs: list[dict[str, Any]], cfg: Config, pixels: dict[str, n
     clips showing the defect (over all clips) is as close to the target as the objects allow.
     Normal objects show nothing by construction."""
     vc, r = cfg.scene.visibility, cfg.render
-    n_clips = r.orbit_frames // r.clip_frames
+    n_clips = len(clip_windows(r.orbit_frames, r.clip_frames))
     empty = {"predicted_intervals": [], "predicted_clips": [0] * n_clips, "predicted_px_max": 0.0}
     if not vc.predict:
         return

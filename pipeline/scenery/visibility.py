@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import trimesh
 
+from ..ids import clip_windows
 from ..intervals import clip_local, visible_intervals
 from ..objects.mesh import DefectMesh
 from .orbit import focal_px
@@ -112,9 +113,7 @@ def predict_pixels(mesh: DefectMesh, frames: Sequence[dict[str, Any]], lens_mm: 
 
 def clip_flags(intervals: Sequence[Sequence[int]], orbit_frames: int, clip_frames: int) -> list[int]:
     """1 for each clip of the orbit whose clip-local visible intervals are non-empty, else 0."""
-    n = orbit_frames // clip_frames
-    return [int(bool(clip_local(list(map(tuple, intervals)), c * clip_frames, (c + 1) * clip_frames)))
-            for c in range(n)]
+    return [int(bool(clip_local(list(map(tuple, intervals)), s, e))) for s, e in clip_windows(orbit_frames, clip_frames)]
 
 
 def predicted_intervals(pixels: np.ndarray, threshold: float, min_len: int, min_gap: int) -> list[list[int]]:
