@@ -220,6 +220,14 @@ class RenderConfig(_Strict):
     timeout_s: Int = Field(3600, ge=10, le=7 * 24 * 3600)
     adaptive_threshold: Float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off
     kernel_cache_dir: Optional[Path] = None  # GPU kernel caches (CUDA/OptiX/Cycles) on a persistent volume
+    # Each job renders, annotates and cuts its clips in a scratch folder on the worker, then publishes
+    # into --out only what the dataset needs (pipeline/render/job_task.py). scratch_dir: where (a
+    # node-local disk; None = an mmviad-scratch folder under the worker's temp folder, $TMPDIR).
+    # keep_frames: which PNG frames are published too: none (clips, annotation and the lossless mask
+    # video only), mask (also mask/ and objmask/ PNGs) or all (every pass, as the contact sheet and
+    # the card's pictures read them). Default: all for the cpu profile, none for paper.
+    scratch_dir: Optional[Path] = None
+    keep_frames: Literal["none", "mask", "all"] = "all"
 
     @model_validator(mode="before")
     @classmethod
