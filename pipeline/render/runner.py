@@ -1,6 +1,7 @@
 """Run a shard's render jobs as Ray tasks: local Ray by default, a cluster when ``RAY_ADDRESS`` is set.
 
-Each task owns one fresh Blender process per job (processes are recycled per job because long-lived
+One task per job renders, annotates and clips the job in node-local scratch and publishes the result
+(:mod:`pipeline.render.job_task`). Each task owns one fresh Blender process per job (processes are recycled per job because long-lived
 Blender sessions grow in memory). With ``device: gpu`` every task asks Ray for one GPU; Ray sets
 ``CUDA_VISIBLE_DEVICES`` for the task before Blender starts, so Blender sees exactly that GPU.
 """
@@ -17,7 +18,8 @@ from tqdm import tqdm
 from ..config import Config
 from .gpu import gpu_env
 from ..io import write_json
-from .job import JobResult, error_path, is_done, render_job
+from .job import JobResult, error_path, is_done
+from .job_task import run_job
 
 
 def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
@@ -53,7 +55,7 @@ def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str) -> d
     # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender, with the
     # kernel-cache folders (pipeline/render/gpu.py).
     env = gpu_env(cfg.render.device, cfg.render.kernel_cache_dir)
-    return vars(render_job(job, cfg, Path(out), env, placement))
+    return vars(run_job(job, cfg, Path(out), env, placement))
 
 
 def _start_local_ray(ray: Any, cores: int) -> None:
@@ -82,7 +84,8 @@ def _start_local_ray(ray: Any, cores: int) -> None:
 
 
 def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> list[JobResult]:
-    """Render ``jobs`` (skipping finished ones) and return one result per job, in job order."""
+    """Render, annotate and clip ``jobs`` (skipping finished ones), one Ray task per job
+    (:func:`pipeline.render.job_task.run_job`), and return one result per job, in job order."""
     import ray  # imported here: plan/annotate/qa never pay Ray's import cost
 
     out = Path(out).resolve()
