@@ -144,39 +144,51 @@ def run_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | N
     return with_job_lock(out, jid, lambda: _run_locked(job, cfg, out, env, placement))
 
 
-def _run_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
-                placement: dict[str, Any] | None) -> JobResult:
+def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path, env: dict[str, str] | None = None,
+                placement: dict[str, Any] | None = None) -> JobResult:
+    """Render, annotate and clip one job into the scratch dataset folder ``root`` and write its mask
+    video there: everything :func:`publish_job` takes from it. Logs and errors go to ``out``, and
+    the annotation ``out`` already has is carried into scratch first, so that its ``reviewed``
+    block survives (:func:`pipeline.annotate.annotate_jobs` keeps it). Raises ``RuntimeError`` when
+    annotation or clips fail; a render failure is returned, as :func:`render_locked` returns it."""
     from ..annotate import annotate_jobs
     from ..clips import clip_job
 
+    jid = job["job_id"]
+    scratch, dest = Layout(root), Layout(out)
+    res = render_locked(job, cfg, root, env, placement, logs=out)
+    if res.status != "done":
+        return res
+    old = dest.annotation(jid)
+    if old.exists():
+        scratch.annotation(jid).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(old, scratch.annotation(jid))
+    status = annotate_jobs([jid], cfg, root, progress=False, force=True)[jid]
+    if status != "done":
+        raise RuntimeError(f"annotate: {status}")
+    status = clip_job(job, cfg, root)
+    if status != "done":
+        raise RuntimeError(f"clips: {status}")
+    write_mask_video(scratch.frames_dir(jid, "mask"), cfg.render.orbit_frames, scratch.mask_video(jid), cfg.render.fps)
+    return res
+
+
+def _run_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
+                placement: dict[str, Any] | None) -> JobResult:
     dest = Layout(out)
     jid = job["job_id"]
     if dest.is_done(jid):  # finished by another process while we waited for the lock
         return JobResult(jid, "skipped")
     t0 = time.perf_counter()
     root = scratch_root(cfg, out, jid)
-    scratch = Layout(root)
     res = JobResult(jid, "failed")
     try:
         shutil.rmtree(root, ignore_errors=True)   # a killed task's leftover
         root.mkdir(parents=True)
-        res = render_locked(job, cfg, root, env, placement, logs=out)
+        res = prepare_job(job, cfg, root, out, env, placement)
         if res.status != "done":
             return res
-        # annotate in scratch; an existing annotation's reviewed block is carried over by annotate_jobs
-        old = dest.annotation(jid)
-        if old.exists():
-            scratch.annotation(jid).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(old, scratch.annotation(jid))
-        status = annotate_jobs([jid], cfg, root, progress=False, force=True)[jid]
-        if status != "done":
-            raise RuntimeError(f"annotate: {status}")
-        status = clip_job(job, cfg, root)
-        if status != "done":
-            raise RuntimeError(f"clips: {status}")
-        write_mask_video(scratch.frames_dir(jid, "mask"), cfg.render.orbit_frames, scratch.mask_video(jid),
-                         cfg.render.fps)
-        publish_job(scratch, dest, jid, cfg.render.keep_frames)
+        publish_job(Layout(root), dest, jid, cfg.render.keep_frames)
         res.seconds = time.perf_counter() - t0
         return res
     except Exception as e:  # one broken job must not stop the shard
