@@ -235,3 +235,19 @@ def test_contact_sheet_without_frames_reads_the_clips(rendered, tmp_path):
     assert with_frames.shape == from_clips.shape
     # decoded H.264 at crf 20 against the PNGs: close, not equal
     assert np.abs(with_frames.astype(int) - from_clips.astype(int)).mean() < 8
+
+
+def test_mask_video_keeps_every_gray_level(tmp_path):
+    """No render: arbitrary 8-bit levels round-trip through write_mask_video (a lossy encoder fails it)."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "mask"
+    folder.mkdir()
+    frames = [rng.integers(0, 256, (36, 64), dtype=np.uint8) for _ in range(4)]
+    frames[0][:] = np.arange(64, dtype=np.uint8)[None, :] * 4 + 1
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), f)
+    size = write_mask_video(folder, 4, tmp_path / "m.mkv", 10)
+    assert size == (tmp_path / "m.mkv").stat().st_size
+    assert all(np.array_equal(d, f) for d, f in zip(read_mask_video(tmp_path / "m.mkv"), frames))
