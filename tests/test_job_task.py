@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import SMOKE, run_mmviad
+from conftest import run_mmviad, smoke_config
 from pipeline.annotate import annotate_jobs
 from pipeline.clips import clip_job
 from pipeline.config import load_config, with_overrides
@@ -29,22 +29,13 @@ FRAMES = 60  # manifests/smoke.yaml: 60-frame orbits, three 20-frame clips
 PASSES = ("unmarked", "marked", "mask", "objmask")
 
 
-def _config(tmp: Path, **render) -> Path:
-    """manifests/smoke.yaml with extra ``render`` keys (the name stays ``smoke``)."""
-    data = yaml.safe_load(SMOKE.read_text())
-    data["render"].update(render)
-    path = tmp / f"smoke-{abs(hash(tuple(sorted(render.items())))) % 10**8}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """``mmviad render`` of the smoke config (3 jobs, keep_frames: all) through Ray with a scratch
     folder of its own; returns (config, out, scratch)."""
     root = tmp_path_factory.mktemp("jobtask")
     scratch = root / "scratch"
-    cfg = _config(root, scratch_dir=str(scratch), keep_frames="all")
+    cfg = smoke_config(root, scratch_dir=str(scratch), keep_frames="all")
     out = root / "out"
     proc = run_mmviad("render", "--config", str(cfg), "--out", str(out), "--no-progress")
     assert "render: 3 done" in proc.stdout, proc.stdout
