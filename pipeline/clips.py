@@ -130,7 +130,7 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
         return "skipped"
     d = layout.render_dir(jid)
     q = cfg.qa
-    if not (d / "unmarked").is_dir() and layout.is_done(jid):
+    if not layout.frames_dir(jid, "unmarked").is_dir() and layout.is_done(jid):
         # published without PNG frames (render.keep_frames): the videos were encoded from the frames
         # when the job was rendered and do not depend on the annotation; only the index changes
         lost = [r[k] for r in recs for k in ("video", "video_marked") if not layout.resolve(r[k]).exists()]
