@@ -242,3 +242,28 @@ def test_mask_video_keeps_every_gray_level(tmp_path):
     size = write_mask_video(folder, 4, tmp_path / "m.mkv", 10)
     assert size == (tmp_path / "m.mkv").stat().st_size
     assert all(np.array_equal(d, f) for d, f in zip(read_mask_video(tmp_path / "m.mkv"), frames))
+
+
+def test_publishing_across_filesystems_copies_atomically(rendered, tmp_path, monkeypatch):
+    """Scratch on another file system than the dataset: every file is copied (to a temp name, then
+    renamed), the sources stay in scratch until it is removed, and the result is the same."""
+    _, out, _ = rendered
+    jid = _defective(out)["job_id"]
+    monkeypatch.setattr(job_task, "same_filesystem", lambda a, b: False)
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def watch(src, dst):
+        seen.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(job_task.os, "replace", watch)
+    src = tmp_path / "scratch"
+    shutil.copytree(out, src)
+    dest = tmp_path / "dest"
+    publish_job(Layout(src), Layout(dest), jid, "all")
+    assert _tree(dest) == _expected(out, jid, "all")
+    assert all(name.startswith(".") and name.endswith(".tmp") for name in seen) and len(seen) == len(_tree(dest))
+    for f in _expected(out, jid, "all"):
+        assert (dest / f).read_bytes() == (src / f).read_bytes(), f
+    assert not list(dest.rglob(".*.tmp"))
