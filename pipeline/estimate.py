@@ -88,17 +88,25 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     per_frame = statistics.median(steady)
     setup = meta["timings"]["setup_s"] + (times[0] - per_frame if len(times) > 1 else 0.0)
     k = len(times)
-    png = {sub: sum(os.path.getsize(stage / sub / f"{i:04d}.png") for i in range(k)) / k
-           for sub in ("unmarked", "mask", "objmask")}
-    # the calibration frames' masks as a mask video: FFV1 codes every frame on its own, so bytes per
-    # frame measured on a few frames spread over the orbit hold for the whole orbit
-    video = write_mask_video(stage / "mask", k, stage / "mask.mkv", cfg.render.fps)
-    job_bytes = sum(os.path.getsize(stage / f) for f in ("object.npz", "scene.json", "meta.json"))
+    png, video, job_bytes = measure_bytes(stage, k, cfg.render.fps)
     marked = meta["timings"]["marked_s"]
     return Calibration(job["job_id"], k, cfg.render.device, round(per_frame, 4), round(setup, 4),
                        png["unmarked"] + png["mask"], str(stage),
                        round(statistics.median(marked), 4) if region and marked else None,
-                       png, video / k, float(job_bytes))
+                       png, video, job_bytes)
+
+
+def measure_bytes(stage: Path, frames: int, fps: int) -> tuple[dict[str, float], float, float]:
+    """Bytes measured on a calibration folder's ``frames`` frames: PNG bytes per frame of the
+    unmarked, mask and objmask passes, mask-video bytes per frame, and the per-job files
+    (``object.npz``, ``scene.json``, ``meta.json``). The masks are encoded as a mask video
+    (``mask.mkv`` in the folder): FFV1 codes every frame on its own, so bytes per frame measured on
+    a few frames spread over the orbit hold for the whole orbit."""
+    png = {sub: sum(os.path.getsize(stage / sub / f"{i:04d}.png") for i in range(frames)) / frames
+           for sub in ("unmarked", "mask", "objmask")}
+    video = write_mask_video(stage / "mask", frames, stage / "mask.mkv", fps) / frames
+    job_bytes = float(sum(os.path.getsize(stage / f) for f in ("object.npz", "scene.json", "meta.json")))
+    return png, video, job_bytes
 
 
 def in_view_frames(job: dict[str, Any], n: int) -> list[int]:
