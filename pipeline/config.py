@@ -221,7 +221,7 @@ class RenderConfig(_Strict):
     adaptive_threshold: Float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off
     kernel_cache_dir: Optional[Path] = None  # GPU kernel caches (CUDA/OptiX/Cycles) on a persistent volume
     # Each job renders, annotates and cuts its clips in a scratch folder on the worker, then publishes
-    # into --out only what the dataset needs (pipeline/render/job_task.py). scratch_dir: where (a
+    # into --out only what the dataset needs (pipeline/farm.py). scratch_dir: where (a
     # node-local disk; None = an mmviad-scratch folder under the worker's temp folder, $TMPDIR).
     # keep_frames: which PNG frames are published too: none (clips, annotation and the lossless mask
     # video only), mask (also mask/ and objmask/ PNGs) or all (every pass, as the contact sheet and

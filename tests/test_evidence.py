@@ -273,7 +273,7 @@ def test_jobs_published_without_frames_reannotate_their_evidence_exactly(evidenc
     from pipeline.annotate import annotate_jobs
     from pipeline.config import with_overrides
     from pipeline.layout import Layout
-    from pipeline.render.job_task import publish_job
+    from pipeline.farm import publish_job
 
     cfg_path, out = evidence_build
     ids = [json.loads(x)["job_id"] for x in (out / "jobs.jsonl").read_text().splitlines()]

@@ -1,4 +1,4 @@
-"""The per-job task (pipeline/render/job_task.py): render → annotate → clips in scratch, then publish
+"""The per-job task (pipeline/farm.py): render → annotate → clips in scratch, then publish
 only what ``render.keep_frames`` asks, ``DONE`` last; re-annotation of jobs published without frames;
 the lossless mask video. Real Blender and real Ray (the module's fixture renders through
 ``mmviad render``), tiny renders (64×36, 2 spp)."""
@@ -21,8 +21,8 @@ from pipeline.config import load_config, with_overrides
 from pipeline.layout import Layout
 from pipeline.mask_video import read_mask_png, read_mask_video, write_mask_video
 from pipeline.plan import load_jobs
-from pipeline.render import job_task
-from pipeline.render.job_task import publish_job, run_job
+from pipeline import farm
+from pipeline.farm import publish_job, run_job
 from pipeline.render.runner import task_resources
 
 FRAMES = 60  # manifests/smoke.yaml: 60-frame orbits, three 20-frame clips
@@ -114,7 +114,7 @@ def test_done_is_last_and_a_task_killed_while_publishing_is_redone(rendered, tmp
     job = _defective(ref)
     jid = job["job_id"]
     out = tmp_path / "out"
-    real_put = job_task.put_file
+    real_put = farm.put_file
     calls: list[Path] = []
 
     def dies_after_four(src: Path, dst: Path, move: bool) -> None:
@@ -123,7 +123,7 @@ def test_done_is_last_and_a_task_killed_while_publishing_is_redone(rendered, tmp
         calls.append(dst)
         real_put(src, dst, move)
 
-    monkeypatch.setattr(job_task, "put_file", dies_after_four)
+    monkeypatch.setattr(farm, "put_file", dies_after_four)
     res = run_job(job, cfg, out)
     assert res.status == "failed" and "No space left" in res.error
     assert len(calls) == 4 and not Layout(out).is_done(jid)
@@ -136,7 +136,7 @@ def test_done_is_last_and_a_task_killed_while_publishing_is_redone(rendered, tmp
         order.append(dst)
         real_put(src, dst, move)
 
-    monkeypatch.setattr(job_task, "put_file", records)
+    monkeypatch.setattr(farm, "put_file", records)
     res = run_job(job, cfg, out)
     assert res.status == "done", res
     assert order[-1] == Layout(out).done_marker(jid) and Layout(out).done_marker(jid) not in order[:-1]
@@ -249,7 +249,7 @@ def test_publishing_across_filesystems_copies_atomically(rendered, tmp_path, mon
     renamed), the sources stay in scratch until it is removed, and the result is the same."""
     _, out, _ = rendered
     jid = _defective(out)["job_id"]
-    monkeypatch.setattr(job_task, "same_filesystem", lambda a, b: False)
+    monkeypatch.setattr(farm, "same_filesystem", lambda a, b: False)
     seen: list[str] = []
     real_replace = os.replace
 
@@ -257,7 +257,7 @@ def test_publishing_across_filesystems_copies_atomically(rendered, tmp_path, mon
         seen.append(Path(src).name)
         real_replace(src, dst)
 
-    monkeypatch.setattr(job_task.os, "replace", watch)
+    monkeypatch.setattr(farm.os, "replace", watch)
     src = tmp_path / "scratch"
     shutil.copytree(out, src)
     dest = tmp_path / "dest"

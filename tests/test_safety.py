@@ -142,7 +142,7 @@ HOST = ("pipeline/", "trainer/")
 LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("shared", 0, ("pipeline", "pipeline.ids", "pipeline.io", "pipeline.seeds", "pipeline.config",
                    "pipeline.profiles", "pipeline.records", "pipeline.grammar", "pipeline.intervals",
-                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats")),
+                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats", "pipeline.mask_video")),
     ("objects", 1, ("pipeline.objects",)),
     ("scenery", 2, ("pipeline.scenery",)),
     ("plan", 3, ("pipeline.plan", "pipeline.plan_cache")),
@@ -151,6 +151,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("review", 6, ("pipeline.review",)),
     ("clips", 7, ("pipeline.clips",)),
     ("qa", 8, ("pipeline.qa",)),
+    ("farm", 8, ("pipeline.farm",)),
     ("card", 9, ("pipeline.card",)),
     ("eval", 9, ("pipeline.eval",)),
     ("cli", 10, ("pipeline.cli", "pipeline.eval.__main__", "pipeline.objects.commands")),

@@ -157,7 +157,7 @@ def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] 
     into one staging folder.
 
     ``logs`` is the dataset folder whose ``logs/render/`` receives Blender's log and the error file
-    (default ``out``); the per-job task (:mod:`pipeline.render.job_task`) renders into a scratch
+    (default ``out``); the per-job task (:mod:`pipeline.farm`) renders into a scratch
     folder but logs into the dataset."""
     out = Path(out)
     jid = job["job_id"]

@@ -1,5 +1,7 @@
-"""One job, end to end, on the worker that runs it: render → annotate → clips → mask video in a
-node-local scratch folder, then publish into the dataset only what the dataset needs.
+"""The render farm's per-job task: one job, end to end, on the worker that runs it: render →
+annotate → clips → mask video in a node-local scratch folder, then publish into the dataset only
+what the dataset needs. :func:`run_jobs` runs a shard's jobs as such tasks, one Ray task per job
+(:func:`pipeline.render.runner.render_jobs`); ``mmviad render`` calls it.
 
 The scratch folder is a dataset folder of its own (a :class:`~pipeline.layout.Layout` holding this one
 job), ``<render.scratch_dir>/<job_id>-<out digest>/``; ``render.scratch_dir`` defaults to an
@@ -31,10 +33,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
-from ..layout import Layout
-from ..mask_video import write_mask_video
-from .job import PASSES, TWIN, JobResult, log_path, record_failure, render_locked, with_job_lock
+from .config import Config
+from .layout import Layout
+from .mask_video import write_mask_video
+from .render.job import PASSES, TWIN, JobResult, log_path, record_failure, render_locked, with_job_lock
 
 #: the PNG passes published for each ``render.keep_frames``
 KEEP_FRAMES: dict[str, tuple[str, ...]] = {"none": (), "mask": ("mask", "objmask"), "all": PASSES + (TWIN,)}
@@ -89,7 +91,7 @@ def published_files(scratch: Layout, dest: Layout, job_id: str, keep_frames: str
     """(source in scratch, destination in the dataset) of every file the job publishes, in publishing
     order, ``DONE`` excluded: the render folder's files, the kept frames, the annotation, the clip
     videos, and the clip index after its videos (it marks the job's clips complete)."""
-    from ..records import read_clip_index
+    from .records import read_clip_index
 
     if keep_frames not in KEEP_FRAMES:
         raise ValueError(f"render.keep_frames: {keep_frames!r} is not one of {', '.join(KEEP_FRAMES)}")
@@ -129,6 +131,15 @@ def publish_job(scratch: Layout, dest: Layout, job_id: str, keep_frames: str) ->
 
 
 # ---- the task ------------------------------------------------------------------------------------
+def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> list[JobResult]:
+    """Render, annotate, clip and publish ``jobs`` (skipping finished ones), one Ray task per job
+    with :func:`run_job` (resources, retries and placement as :func:`pipeline.render.runner.render_jobs`
+    gives every task); one result per job, in job order."""
+    from .render.runner import render_jobs
+
+    return render_jobs(jobs, cfg, out, progress, task=run_job)
+
+
 def run_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None,
             placement: dict[str, Any] | None = None) -> JobResult:
     """Render, annotate and clip one job in scratch and publish it into ``out`` (see the module
@@ -151,8 +162,8 @@ def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path, env: di
     the annotation ``out`` already has is carried into scratch first, so that its ``reviewed``
     block survives (:func:`pipeline.annotate.annotate_jobs` keeps it). Raises ``RuntimeError`` when
     annotation or clips fail; a render failure is returned, as :func:`render_locked` returns it."""
-    from ..annotate import annotate_jobs
-    from ..clips import clip_job
+    from .annotate import annotate_jobs
+    from .clips import clip_job
 
     jid = job["job_id"]
     scratch, dest = Layout(root), Layout(out)
