@@ -16,10 +16,10 @@ lossless mask video ``mask.mkv``, and PNG frames as ``render.keep_frames`` asks 
 ``mask/`` and ``objmask/``; ``all``: every pass). The job's ``DONE`` marker is published last, so a
 task killed while publishing leaves a job without ``DONE``, which the next run renders again.
 
-Every file operation on the dataset folder goes through :func:`publish_job` and the three primitives
-under it (:func:`put_file`, :func:`remove_path`, and ``put_file`` of the ``DONE`` marker last). They
-are the only place where this module writes into ``--out``, so that an object-store output can be
-supported by giving those primitives another backend.
+Apart from the job's lock (``renders/.locks/``) and its logs (``logs/render/``), every write into the
+dataset folder goes through :func:`publish_job` and the primitives under it: :func:`put_file` (an
+atomic move or copy), :func:`remove_path` and :func:`same_filesystem`; ``DONE`` is put last. An
+object-store output needs only those primitives to change.
 """
 
 from __future__ import annotations
