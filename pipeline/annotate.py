@@ -108,10 +108,25 @@ def agreement(diff_iv: list[tuple[int, int]], mask_iv: list[tuple[int, int]], n:
     }
 
 
-def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
-    """Score every frame of a rendered job and derive both interval sets."""
-    d = Layout(out).render_dir(job_id)
+#: annotate params that change per-frame scores (they act on pixels): re-annotating with a changed
+#: one needs the job's PNG frames. The others (thresholds, run lengths, gaps, hysteresis) act on
+#: the per-frame scores an annotation stores, so a job whose frames were not kept is re-annotated
+#: from its mask video and those scores.
+PIXEL_PARAMS = ("diff_threshold", "red_chroma_threshold", "paint_chroma_min", "diff_open_px",
+                "diff_min_component_px", "evidence_dilate_px", "evidence_floor_percentile", "evidence_floor_min")
+
+
+def annotate_job(job_id: str, cfg: Config, out: Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score every frame of a rendered job and derive both interval sets.
+
+    A job published without its PNG frames (``render.keep_frames: none`` or ``mask``: no
+    ``unmarked/`` folder) is annotated from what was published instead (:func:`annotate_published`),
+    which needs ``previous``, the job's current annotation."""
+    layout = Layout(out)
+    d = layout.render_dir(job_id)
     meta = read_json(d / "meta.json")
+    if not layout.frames_dir(job_id, "unmarked").is_dir():
+        return annotate_published(job_id, cfg, out, meta, previous)
     n = int(meta["frames"])
     a = cfg.annotate
     twin_rects = _twin_rects(d, meta, n) if a.evidence == "twin" else None
@@ -134,11 +149,68 @@ def annotate_job(job_id: str, cfg: Config, out: Path) -> dict[str, Any]:
         pixel["both"] += int(np.count_nonzero(dm & mask))
         pixel["diff"] += diff_scores[-1]
         pixel["mask"] += mask_scores[-1]
+    return _assemble(job_id, cfg, meta, mask_scores, diff_scores, pixel,
+                     None if twin_rects is None else frames_ev)
+
+
+def annotate_published(job_id: str, cfg: Config, out: Path, meta: dict[str, Any],
+                       previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Annotate a job whose PNG frames were not published: the mask track from the lossless mask
+    video (``renders/<job_id>/mask.mkv``), the diff and evidence tracks from the per-frame scores
+    of ``previous`` (its current annotation), which stay valid as long as no :data:`PIXEL_PARAMS`
+    changed; the pixel counts of the agreement come from ``previous`` likewise. Gives the same
+    annotation as :func:`annotate_job` on the PNG frames. Raises ``ValueError`` (one line, naming
+    the params and the fix) when a pixel-level param changed or ``previous`` is missing."""
+    from .mask_video import read_mask_video
+
+    layout = Layout(out)
+    a = cfg.annotate
+    n = int(meta["frames"])
+    fix = (f"render it again with render.keep_frames: all (delete {layout.render_dir(job_id)} first) "
+           "to annotate from its frames")
+    where = layout.annotation(job_id)
+    if previous is None or "params" not in previous:
+        raise ValueError(f"{where}: the job's PNG frames were not kept and it has no current annotation to "
+                         f"re-annotate from; {fix}")
+    new = a.model_dump(mode="json")
+    changed = [k for k in PIXEL_PARAMS if previous["params"].get(k) != new[k]]
+    if a.evidence == "twin" and "evidence" not in previous:
+        changed.append("evidence")
+    if changed:
+        what = ", ".join(f"{k} ({previous['params'].get(k)!r} → {new[k]!r})" for k in changed)
+        raise ValueError(f"annotate params {what} change per-pixel scores, but the job's PNG frames were not "
+                         f"kept (render.keep_frames); {fix}")
+    video = layout.mask_video(job_id)
+    if not video.exists():
+        raise ValueError(f"{video}: missing (the job has neither PNG frames nor a mask video); {fix}")
+    mask_scores = [mask_score(f) for f in read_mask_video(video)]
+    if len(mask_scores) != n:
+        raise ValueError(f"{video}: {len(mask_scores)} frames, meta.json says {n}")
+    diff_scores = [int(x) for x in previous["diff"]["scores"]]
+    pixel = {k: int(previous["agreement"]["pixels"][k]) for k in ("both", "diff", "mask")}
+    if len(diff_scores) != n or pixel["mask"] != sum(mask_scores):
+        raise ValueError(f"{where}: its scores do not belong to this render ({len(diff_scores)} diff scores, "
+                         f"{pixel['mask']} mask pixels; the mask video has {n} frames, {sum(mask_scores)} pixels); "
+                         f"{fix}")
+    frames_ev = None
+    if a.evidence == "twin":
+        e = previous["evidence"]
+        frames_ev = [evidence.FrameEvidence(int(p), c, f) for p, c, f in zip(e["scores"], e["contrast"], e["floor"])]
+        if len(frames_ev) != n:
+            raise ValueError(f"{where}: evidence: {len(frames_ev)} frames, expected {n}")
+    return _assemble(job_id, cfg, meta, mask_scores, diff_scores, pixel, frames_ev)
+
+
+def _assemble(job_id: str, cfg: Config, meta: dict[str, Any], mask_scores: list[int], diff_scores: list[int],
+              pixel: dict[str, int], frames_ev: list[evidence.FrameEvidence] | None) -> dict[str, Any]:
+    """The annotation of a job from its per-frame scores (the interval-level params act here)."""
+    a = cfg.annotate
+    n = len(mask_scores)
     w, h = int(meta["render"]["width"]), int(meta["render"]["height"])
     thr = threshold_px(a, w, h)
     mask_iv = visible_intervals(mask_scores, thr, a.min_len, a.min_gap)
     diff_iv = diff_intervals(diff_scores, thr, a)
-    ev = {} if twin_rects is None else {"evidence": evidence.track(frames_ev, mask_scores, thr, a)}
+    ev = {} if frames_ev is None else {"evidence": evidence.track(frames_ev, mask_scores, thr, a)}
     return {
         "format_version": FORMAT_VERSION,
         "job_id": job_id,
@@ -209,7 +281,7 @@ def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = T
             status[jid] = "skipped"
             continue
         try:
-            ann = annotate_job(jid, cfg, out)
+            ann = annotate_job(jid, cfg, out, previous=old)
         except (ValueError, KeyError, OSError) as e:
             status[jid] = f"failed: {e}"
             continue

@@ -205,13 +205,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .render.runner import render_jobs
+    from .farm import run_jobs
 
     cfg, out = _setup(args)
     invalid: dict[str, str] = {}
     jobs = _jobs(args, cfg, out, invalid)
     t0 = time.perf_counter()
-    results = render_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, out, progress=not args.no_progress)
+    results = run_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, out, progress=not args.no_progress)
     done = {r.job_id: r.status if r.status != "failed" else f"failed: {r.error}" for r in results}
     bad = _fail_invalid("render", out, invalid)
     status = {j["job_id"]: done.get(j["job_id"]) or bad[j["job_id"]] for j in jobs}

@@ -106,7 +106,10 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
 
 
 def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
-    """Encode the clips of one annotated job; ``skipped`` when its index is newer than its inputs."""
+    """Encode the clips of one annotated job; ``skipped`` when its index is newer than its inputs.
+
+    A job published without its PNG frames keeps the videos its task encoded (a changed
+    ``qa.crf`` or ``qa.encode_preset`` is then not applied) and only its index is written again."""
     layout = Layout(out)
     jid = validate_id(job["job_id"], "job_id")
     ann_path = layout.annotation(jid)
@@ -126,6 +129,15 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
         return "skipped"
     d = layout.render_dir(jid)
     q = cfg.qa
+    if not layout.frames_dir(jid, "unmarked").is_dir() and layout.is_done(jid):
+        # published without PNG frames (render.keep_frames): the videos were encoded from the frames
+        # when the job was rendered and do not depend on the annotation; only the index changes
+        lost = [r[k] for r in recs for k in ("video", "video_marked") if not layout.resolve(r[k]).exists()]
+        if lost:
+            raise ValueError(f"{layout.resolve(lost[0])}: missing, and the job's PNG frames were not kept "
+                             f"(render.keep_frames); render it again with render.keep_frames: all")
+        write_json(index, recs, indent=None)
+        return "done"
     for r in recs:
         for folder, key in (("unmarked", "video"), ("marked", "video_marked")):
             encode_mp4(_frames(d / folder, r["start_frame"], r["end_frame"]), layout.resolve(r[key]), r["fps"], q.crf,

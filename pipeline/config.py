@@ -194,7 +194,14 @@ class SceneConfig(_Strict):
 
 class RenderConfig(_Strict):
     """Render settings. ``profile`` fills in defaults for keys the config does not set
-    (``pipeline/profiles.py``: ``cpu``, the default, and ``paper``, 1920×1080 at 30 fps on GPU)."""
+    (``pipeline/profiles.py``: ``cpu``, the default, and ``paper``, 1920×1080 at 30 fps on GPU).
+
+    ``scratch_dir``: where each job's Ray task renders, annotates and cuts clips before publishing
+    into ``--out`` (a node-local disk; ``None``: ``mmviad-scratch`` under the worker's temp folder).
+    ``keep_frames``: the PNG frames a job publishes besides its clips, annotation and lossless mask
+    video: ``none``, ``mask`` (``mask/`` and ``objmask/``) or ``all`` (every pass); ``all`` by
+    default, ``none`` in the ``paper`` profile. Without frames, only interval-level ``annotate``
+    params can change later (docs/render_farm.md)."""
     profile: Literal["cpu", "paper"] = "cpu"
     width: Int = Field(320, ge=16, le=7680)
     height: Int = Field(180, ge=16, le=4320)
@@ -220,6 +227,9 @@ class RenderConfig(_Strict):
     timeout_s: Int = Field(3600, ge=10, le=7 * 24 * 3600)
     adaptive_threshold: Float = Field(0.0, ge=0.0, le=1.0)  # Cycles adaptive sampling noise threshold; 0 = off
     kernel_cache_dir: Optional[Path] = None  # GPU kernel caches (CUDA/OptiX/Cycles) on a persistent volume
+    # the per-job task's scratch folder and the PNGs it publishes (see the class docstring, pipeline/farm.py)
+    scratch_dir: Optional[Path] = None
+    keep_frames: Literal["none", "mask", "all"] = "all"
 
     @model_validator(mode="before")
     @classmethod

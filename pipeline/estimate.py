@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from .config import Config
 from .io import read_json, write_json
 from .layout import Layout
+from .mask_video import write_mask_video
 from .render.blender import run_blender
 from .render.gpu import gpu_env
 from .render.runner import task_resources
@@ -41,6 +42,12 @@ class Calibration:
     bytes_per_frame: float     # unmarked + mask PNG of one frame
     folder: str
     region_seconds_per_frame: Optional[float] = None  # marked: region, per frame with a region
+    #: measured PNG bytes per frame of each calibrated pass (unmarked, mask, objmask)
+    png_bytes: dict[str, float] = field(default_factory=dict)
+    #: measured bytes per frame of the lossless mask video (FFV1, every frame a key frame)
+    mask_video_bytes_per_frame: float = 0.0
+    #: measured bytes per job that do not scale with frames: object.npz, scene.json, meta.json
+    job_bytes: float = 0.0
 
 
 def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 2,
@@ -80,11 +87,26 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     steady = times[1:] if len(times) > 1 else times
     per_frame = statistics.median(steady)
     setup = meta["timings"]["setup_s"] + (times[0] - per_frame if len(times) > 1 else 0.0)
-    sizes = [os.path.getsize(stage / sub / f"{i:04d}.png") for sub in ("unmarked", "mask") for i in range(len(times))]
+    k = len(times)
+    png, video, job_bytes = measure_bytes(stage, k, cfg.render.fps)
     marked = meta["timings"]["marked_s"]
-    return Calibration(job["job_id"], len(times), cfg.render.device, round(per_frame, 4), round(setup, 4),
-                       sum(sizes) / len(times), str(stage),
-                       round(statistics.median(marked), 4) if region and marked else None)
+    return Calibration(job["job_id"], k, cfg.render.device, round(per_frame, 4), round(setup, 4),
+                       png["unmarked"] + png["mask"], str(stage),
+                       round(statistics.median(marked), 4) if region and marked else None,
+                       png, video, job_bytes)
+
+
+def measure_bytes(stage: Path, frames: int, fps: int) -> tuple[dict[str, float], float, float]:
+    """Bytes measured on a calibration folder's ``frames`` frames: PNG bytes per frame of the
+    unmarked, mask and objmask passes, mask-video bytes per frame, and the per-job files
+    (``object.npz``, ``scene.json``, ``meta.json``). The masks are encoded as a mask video
+    (``mask.mkv`` in the folder): FFV1 codes every frame on its own, so bytes per frame measured on
+    a few frames spread over the orbit hold for the whole orbit."""
+    png = {sub: sum(os.path.getsize(stage / sub / f"{i:04d}.png") for i in range(frames)) / frames
+           for sub in ("unmarked", "mask", "objmask")}
+    video = write_mask_video(stage / "mask", frames, stage / "mask.mkv", fps) / frames
+    job_bytes = float(sum(os.path.getsize(stage / f) for f in ("object.npz", "scene.json", "meta.json")))
+    return png, video, job_bytes
 
 
 def in_view_frames(job: dict[str, Any], n: int) -> list[int]:
@@ -114,11 +136,43 @@ def estimate(cfg: Config, jobs: list[dict[str, Any]], cal: Calibration, cores: i
     # marked PNGs are about as large as unmarked ones (mask PNGs are tiny): count the pair twice
     png_bytes = 2 * frames * cal.bytes_per_frame
     mp4_bytes = 2 * frames * r.width * r.height * H264_BITS_PER_PIXEL / 8  # unmarked + marked clips
+    storage = storage_bytes(cfg, jobs, cal)
     return {"jobs": len(jobs), "defective_jobs": n_def, "clips": clips, "frames_per_pass": frames,
             "frames_rendered": frames + marked_renders, "region_frames": region_frames,
             "seconds_per_frame": cal.seconds_per_frame,
             "render_hours": render_s / 3600.0, "workers_here": workers,
-            "wall_hours_here": render_s / 3600.0 / workers, "png_bytes": png_bytes, "mp4_bytes": mp4_bytes}
+            "wall_hours_here": render_s / 3600.0 / workers, "png_bytes": png_bytes, "mp4_bytes": mp4_bytes,
+            **storage}
+
+
+def storage_bytes(cfg: Config, jobs: list[dict[str, Any]], cal: Calibration) -> dict[str, float]:
+    """Bytes on the shared output, for the whole plan and per orbit, in two layouts:
+
+    - ``before``: every PNG pass of every frame kept next to the clips (the layout before jobs
+      published only what the dataset needs): unmarked, marked (≈ unmarked), mask, objmask, and
+      with ``annotate.evidence: twin`` the twin frames of defective orbits (≈ unmarked);
+    - ``after``: what a job publishes with the config's ``render.keep_frames``: the clips, the mask
+      video, the meshes and JSON, plus the PNG passes ``keep_frames`` keeps.
+
+    PNG, mask-video and per-job bytes are measured on the calibration frames; clip bytes are an
+    estimate (:data:`H264_BITS_PER_PIXEL`, unmarked + marked videos). Annotations and clip indexes
+    (a few kB per orbit) are left out of both."""
+    r = cfg.render
+    n = len(jobs)
+    n_def = sum(1 for j in jobs if j["defect"])
+    frames = n * r.orbit_frames
+    png = cal.png_bytes or {"unmarked": cal.bytes_per_frame, "mask": 0.0, "objmask": 0.0}
+    u, m, o = png.get("unmarked", 0.0), png.get("mask", 0.0), png.get("objmask", 0.0)
+    twin_frames = n_def * r.orbit_frames if cfg.annotate.evidence == "twin" else 0
+    all_png = frames * (2 * u + m + o) + twin_frames * u
+    clips = 2 * frames * r.width * r.height * H264_BITS_PER_PIXEL / 8
+    fixed = n * cal.job_bytes
+    kept = {"none": 0.0, "mask": frames * (m + o), "all": all_png}[r.keep_frames]
+    before = all_png + clips + fixed
+    after = clips + fixed + frames * cal.mask_video_bytes_per_frame + kept
+    return {"before_bytes": before, "after_bytes": after, "before_per_orbit": before / max(n, 1),
+            "after_per_orbit": after / max(n, 1), "clip_bytes": clips,
+            "mask_video_bytes": frames * cal.mask_video_bytes_per_frame, "kept_png_bytes": kept}
 
 
 def _size(n: float) -> str:
@@ -145,4 +199,9 @@ def format_estimate(cfg: Config, cal: Calibration, e: dict[str, Any]) -> str:
         f"disk: renders {_size(e['png_bytes'])} (PNG, measured {_size(cal.bytes_per_frame)} per unmarked+mask "
         f"frame; marked ≈ unmarked), clips ≈ {_size(e['mp4_bytes'])} (H.264, assuming "
         f"{H264_BITS_PER_PIXEL} bit/pixel)",
+        f"published: before (every PNG pass + clips) {_size(e['before_per_orbit'])}/orbit, {_size(e['before_bytes'])} "
+        f"in all; after (keep_frames: {r.keep_frames}) {_size(e['after_per_orbit'])}/orbit, "
+        f"{_size(e['after_bytes'])} in all (clips ≈ {_size(e['clip_bytes'])}, an estimate at {H264_BITS_PER_PIXEL} "
+        f"bit/pixel; mask video {_size(e['mask_video_bytes'])} and PNGs {_size(e['kept_png_bytes'])} measured "
+        f"per frame on the calibration)",
     ])

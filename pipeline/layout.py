@@ -60,6 +60,16 @@ class Layout:
         """``renders/<job_id>/``: the frames of every pass, ``meta.json``, ``scene.json``, the meshes."""
         return self.renders() / validate_id(job_id, "job_id")
 
+    def frames_dir(self, job_id: str, kind: str) -> Path:
+        """``renders/<job_id>/<kind>/``: one pass's PNG frames (``unmarked``, ``marked``, ``mask``,
+        ``objmask``, ``twin``), ``NNNN.png`` from 0. Published only as ``render.keep_frames`` asks."""
+        return self.render_dir(job_id) / validate_id(kind, "pass")
+
+    def mask_video(self, job_id: str) -> Path:
+        """``renders/<job_id>/mask.mkv``: the exact defect mask of every frame, lossless (FFV1 gray8 in
+        Matroska, :mod:`pipeline.mask_video`); re-annotation reads it when the PNGs were not kept."""
+        return self.render_dir(job_id) / "mask.mkv"
+
     def staging_dir(self, job_id: str) -> Path:
         """``renders/.staging/<job_id>/``: where a job renders before it is moved into place."""
         return self.renders() / ".staging" / validate_id(job_id, "job_id")

@@ -49,6 +49,15 @@ def process_ids(*needles: str) -> list[int]:
     return pids
 
 
+def smoke_config(folder: Path, name: str = "smoke.yaml", **render: str) -> Path:
+    """manifests/smoke.yaml with extra ``render:`` keys (e.g. ``scratch_dir``, so that a test can find
+    the job tasks' scratch folders and the Blender processes working there), written to ``folder``."""
+    path = Path(folder) / name
+    path.write_text(SMOKE.read_text().replace("render:\n", "render:\n" + "".join(f"  {k}: {v}\n" for k, v in
+                                                                                  render.items()), 1))
+    return path
+
+
 @pytest.fixture(scope="session")
 def smoke_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``mmviad build`` of manifests/smoke.yaml (3 orbits, 64×36, 9 clips): rendered, annotated,

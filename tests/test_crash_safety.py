@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, SMOKE, process_ids, run_mmviad
+from conftest import ROOT, SMOKE, process_ids, run_mmviad, smoke_config
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +36,11 @@ def _labels(out: Path) -> dict[str, bytes]:
 
 def test_kills_then_rerun_give_identical_labels(smoke_built, tmp_path):
     out = tmp_path / "crashy"
+    scratch = tmp_path / "scratch"   # where the job tasks render, and Blender's scene.json lies
+    config = smoke_config(tmp_path, scratch_dir=str(scratch))
     rng = np.random.default_rng(1234)
     frames = 60
-    cmd = [sys.executable, "-m", "pipeline.cli", "build", "--config", str(SMOKE), "--out", str(out), "--no-progress"]
+    cmd = [sys.executable, "-m", "pipeline.cli", "build", "--config", str(config), "--out", str(out), "--no-progress"]
     kills = 0
     # Run 1: kill Blender at random moments, several times.
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -47,7 +49,7 @@ def test_kills_then_rerun_give_identical_labels(smoke_built, tmp_path):
     while proc.poll() is None and time.time() < deadline:
         _check_complete_jobs(out, frames)
         if kills < 4 and time.time() >= next_kill:
-            for pid in process_ids("render_job.py", str(out)):
+            for pid in process_ids("render_job.py", str(scratch)):
                 os.kill(pid, signal.SIGKILL)
                 kills += 1
             next_kill = time.time() + rng.uniform(0.5, 3.0)
@@ -68,10 +70,10 @@ def test_kills_then_rerun_give_identical_labels(smoke_built, tmp_path):
     proc.wait(timeout=60)
 
     # Run 3: an ordinary rerun resumes and completes.
-    final = run_mmviad("build", "--config", str(SMOKE), "--out", str(out), "--no-progress")
+    final = run_mmviad("build", "--config", str(config), "--out", str(out), "--no-progress")
     assert "failed" not in final.stdout
     _check_complete_jobs(out, frames)
-    assert not any((out / "renders" / ".staging").glob("*"))
+    assert not any((out / "renders" / ".staging").glob("*")) and not any(scratch.glob("*"))
     assert not list(out.rglob(".*.tmp")), "a temporary file was left behind"
     assert _labels(out) == _labels(smoke_built)
 
@@ -144,14 +146,16 @@ def test_ctrl_c_during_plan(tmp_path, moment):
 
 def test_ctrl_c_during_render_keeps_finished_jobs(tmp_path):
     out = tmp_path / "out"
-    rc, err = _ctrl_c(["render", "--config", str(SMOKE), "--out", str(out), "--no-progress"],
+    scratch = tmp_path / "scratch"
+    config = smoke_config(tmp_path, scratch_dir=str(scratch))
+    rc, err = _ctrl_c(["render", "--config", str(config), "--out", str(out), "--no-progress"],
                       lambda _pid: any((out / "renders").glob("*/DONE")) if (out / "renders").exists() else False)
     _interrupted_cleanly(rc, err)
     done = {p.parent.name for p in (out / "renders").glob("*/DONE")}
     assert done
     _check_complete_jobs(out, 60)
-    assert not process_ids("render_job.py", str(out)), "a Blender process outlived the interrupt"
-    again = run_mmviad("render", "--config", str(SMOKE), "--out", str(out), "--no-progress")
+    assert not process_ids("render_job.py", str(scratch)), "a Blender process outlived the interrupt"
+    again = run_mmviad("render", "--config", str(config), "--out", str(out), "--no-progress")
     assert f"{len(done)} skipped" in again.stdout, again.stdout
 
 

@@ -265,3 +265,36 @@ def test_review_export_puts_weak_clips_first(evidence_build, tmp_path):
     assert first["clip_id"] == rows[last_seen]["clip_id"] and first["weak_evidence"] is True
     assert "WEAK" in first["info"] and len(first["evidence_scores"]) == first["num_frames"]
     assert not any(t["data"]["weak_evidence"] for t in tasks[1:])
+
+
+def test_jobs_published_without_frames_reannotate_their_evidence_exactly(evidence_build, tmp_path):
+    """keep_frames: none keeps the evidence track's per-frame scores in the annotation: changed
+    interval params re-annotate it from those (and the mask video) to the file the frames give."""
+    from pipeline.annotate import annotate_jobs
+    from pipeline.config import with_overrides
+    from pipeline.layout import Layout
+    from pipeline.farm import publish_job
+
+    cfg_path, out = evidence_build
+    ids = [json.loads(x)["job_id"] for x in (out / "jobs.jsonl").read_text().splitlines()]
+    frames, src, bare = tmp_path / "frames", tmp_path / "src", tmp_path / "bare"
+    shutil.copytree(out, frames)
+    shutil.copytree(out, src)
+    for jid in ids:
+        publish_job(Layout(src), Layout(bare), jid, "none")
+    assert not any(Layout(bare).frames_dir(j, p).exists() for j in ids for p in ("unmarked", "twin", "mask"))
+    cfg = with_overrides(load_config(cfg_path), {"annotate.min_len": 3, "annotate.min_gap": 0,
+                                                 "annotate.min_visible_px": 3}, "test")
+    assert annotate_jobs(ids, cfg, frames, progress=False) == {j: "done" for j in ids}
+    assert annotate_jobs(ids, cfg, bare, progress=False) == {j: "done" for j in ids}
+    changed = 0
+    for jid in ids:
+        new = Layout(bare).annotation(jid).read_bytes()
+        assert new == Layout(frames).annotation(jid).read_bytes(), jid
+        assert "evidence" in json.loads(new)
+        changed += new != Layout(out).annotation(jid).read_bytes()
+    assert changed, "the changed params changed no annotation"
+    # a changed evidence pixel param needs the frames
+    px = with_overrides(cfg, {"annotate.evidence_floor_min": 9}, "test")
+    status = annotate_jobs(ids, px, bare, progress=False)
+    assert all(s.startswith("failed: annotate params evidence_floor_min (6 → 9)") for s in status.values()), status

@@ -179,7 +179,8 @@ def _children(pid: int) -> list[int]:
 
 
 def _blender_job(pid: int, out: Path) -> str | None:
-    """The job id of a Blender process rendering into ``out`` (from its scene.json path), else None."""
+    """The job id of a Blender process rendering under ``out`` (a job task's scratch folder; from its
+    scene.json path), else None."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
     except OSError:
@@ -194,6 +195,9 @@ def test_a_node_lost_mid_job_reruns_its_job_elsewhere_and_the_dataset_is_unchang
                                                                                     monkeypatch):
     cfg, ref_out, _ = cluster_build
     out = tmp_path / "out"
+    scratch = tmp_path / "scratch"   # the job tasks' scratch folders (all "nodes" share this machine)
+    cfg = tmp_path / "cluster.yaml"
+    cfg.write_text(cluster_build[0].read_text().replace("render:\n", f"render:\n  scratch_dir: {scratch}\n", 1))
     fc = FakeGpuCluster(monkeypatch)
     try:
         victim = fc.workers[1]  # the 1-GPU node: its job must rerun on the other worker
@@ -204,9 +208,9 @@ def test_a_node_lost_mid_job_reruns_its_job_elsewhere_and_the_dataset_is_unchang
         killed_job, deadline = None, time.time() + 300
         while killed_job is None and proc.poll() is None and time.time() < deadline:
             for pid in _children(raylet):
-                jid = _blender_job(pid, out)
+                jid = _blender_job(pid, scratch)
                 # Blender has written frames of this job: it is mid-render
-                if jid and any((out / "renders" / ".staging" / jid / "unmarked").glob("*.png")):
+                if jid and any(scratch.glob(f"{jid}-*/renders/.staging/{jid}/unmarked/*.png")):
                     killed_job = jid
                     break
             time.sleep(0.05)
@@ -232,4 +236,6 @@ def test_a_node_lost_mid_job_reruns_its_job_elsewhere_and_the_dataset_is_unchang
     placed = metas[killed_job]["placement"]
     assert placed["ray_node_id"] != victim.node_id and placed["ray_node_id"] in ids, placed
     assert not any((out / "renders" / ".staging").glob("*")), "a staging folder was left behind"
+    # the lost task's scratch folder was cleared by the rerun of its job (on this one machine)
+    assert not any(scratch.glob("*")), "a scratch folder was left behind"
     assert _labels(out) == _labels(ref_out)

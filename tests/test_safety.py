@@ -142,7 +142,8 @@ HOST = ("pipeline/", "trainer/")
 LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("shared", 0, ("pipeline", "pipeline.ids", "pipeline.io", "pipeline.seeds", "pipeline.config",
                    "pipeline.profiles", "pipeline.records", "pipeline.grammar", "pipeline.intervals",
-                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats", "pipeline.scene_spec")),
+                   "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats", "pipeline.scene_spec",
+                   "pipeline.mask_video", "pipeline.store", "pipeline.mirror")),
     ("objects", 1, ("pipeline.objects",)),
     # the scene model that planning and rendering share: looks, orbit, pose, the posed meshes, visibility
     ("scenery", 2, ("pipeline.scenery",)),
@@ -152,6 +153,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("review", 6, ("pipeline.review",)),
     ("clips", 7, ("pipeline.clips",)),
     ("qa", 8, ("pipeline.qa",)),
+    ("farm", 8, ("pipeline.farm",)),
     ("card", 9, ("pipeline.card",)),
     ("eval", 9, ("pipeline.eval",)),
     ("cli", 10, ("pipeline.cli", "pipeline.eval.__main__", "pipeline.objects.commands")),

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import ROOT, SMOKE, process_ids, run_mmviad
+from conftest import ROOT, SMOKE, process_ids, run_mmviad, smoke_config
 from pipeline.intervals import union_iou
 from pipeline.io import read_jsonl
 from pipeline.qa import validate_qa_record
@@ -151,19 +151,21 @@ def test_killed_blender_is_retried_and_a_broken_job_fails_alone(tmp_path):
     """Through the CLI: one job edited by hand to be broken fails alone with a clear error; a
     Blender process killed mid-job is retried in a new process; the exit code says a job failed."""
     out = tmp_path / "crash"
-    run_mmviad("plan", "--config", str(SMOKE), "--out", str(out))
+    scratch = tmp_path / "scratch"   # where the job tasks render
+    config = smoke_config(tmp_path, scratch_dir=str(scratch))
+    run_mmviad("plan", "--config", str(config), "--out", str(out))
     jobs = [json.loads(x) for x in (out / "jobs.jsonl").read_text().splitlines()]
     broken = next(j for j in jobs if j["defect"])
     healthy = next(j for j in jobs if j is not broken)
     broken["object"]["defect_params"]["center"] = 10**9  # a vertex that does not exist
     (out / "jobs.jsonl").write_text("".join(json.dumps(j) + "\n" for j in jobs))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "render", "--config", str(SMOKE), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "render", "--config", str(config), "--out", str(out),
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    staging = out / "renders" / ".staging" / healthy["job_id"] / "unmarked"
+    jid = healthy["job_id"]
     killed = False
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not killed:
-        if staging.exists() and len(list(staging.glob("*.png"))) >= 3:
+        if len(list(scratch.glob(f"{jid}-*/renders/.staging/{jid}/unmarked/*.png"))) >= 3:
             for pid in process_ids("render_job.py", healthy["job_id"]):
                 os.kill(pid, signal.SIGKILL)
                 killed = True

@@ -16,7 +16,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool, twin: bo
 
 
 def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None,
-               placement: dict[str, Any] | None = None) -> JobResult:
+               placement: dict[str, Any] | None = None, logs: Path | None = None) -> JobResult:
     """Render one job unless it is already DONE. Never raises for a job-level failure: the error
     is returned and written to ``logs/render/<job_id>.error.json``, so the rest of the shard goes on.
 
@@ -154,35 +154,50 @@ def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] 
     is moved into place.
 
     An exclusive lock per job keeps two drivers (say, the same shard started twice) from rendering
-    into one staging folder."""
+    into one staging folder.
+
+    ``logs`` is the dataset folder whose ``logs/render/`` receives Blender's log and the error file
+    (default ``out``); the per-job task (:mod:`pipeline.farm`) renders into a scratch
+    folder but logs into the dataset."""
     out = Path(out)
     jid = job["job_id"]
     if is_done(out, jid):
         return JobResult(jid, "skipped")
-    lock_path = Layout(out).lock_file(jid)
+    return with_job_lock(out, jid, lambda: render_locked(job, cfg, out, env, placement, logs),
+                         Path(logs) if logs is not None else out)
+
+
+def with_job_lock(out: Path, job_id: str, work: Callable[[], JobResult], logs: Path | None = None) -> JobResult:
+    """Run ``work`` holding the job's exclusive lock ``renders/.locks/<job_id>.lock`` in ``out``;
+    a failed result, without running it, when another process holds the lock or it cannot be made."""
+    logs = Path(logs) if logs is not None else Path(out)
+    lock_path = Layout(out).lock_file(job_id)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = open(lock_path, "w")
     except OSError as e:  # read-only or full output folder
         msg = f"{type(e).__name__}: {e}"
-        record_failure(out, jid, msg)
-        return JobResult(jid, "failed", error=msg, log=str(log_path(out, jid)))
+        record_failure(logs, job_id, msg)
+        return JobResult(job_id, "failed", error=msg, log=str(log_path(logs, job_id)))
     with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return JobResult(jid, "failed", error="another process is rendering this job right now (lock held)")
-        return _render_locked(job, cfg, out, env, placement)
+            return JobResult(job_id, "failed", error="another process is rendering this job right now (lock held)")
+        return work()
 
 
-def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
-                   placement: dict[str, Any] | None) -> JobResult:
+def render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
+                  placement: dict[str, Any] | None, logs: Path | None = None) -> JobResult:
+    """:func:`render_job` without the lock (the caller holds it): render into ``out``, logging into
+    ``logs`` (default ``out``)."""
     jid = job["job_id"]
     t0 = time.perf_counter()
+    logs = Path(logs) if logs is not None else Path(out)
     final = job_dir(out, jid)
     if is_done(out, jid):  # finished by another process while we waited for the lock
         return JobResult(jid, "skipped")
-    log = log_path(out, jid)
+    log = log_path(logs, jid)
     stage = Layout(out).staging_dir(jid)
     attempts = 0
     try:
@@ -239,11 +254,11 @@ def _render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, s
         write_json(Layout(out).done_marker(jid), {"job_id": jid, "attempts": attempts, "seconds": round(seconds, 3),
                                                   "defect_faces": int(np.count_nonzero(mesh.face_mask)),
                                                   "worker_rss_mb": _rss_mb()})
-        error_path(out, jid).unlink(missing_ok=True)
+        error_path(logs, jid).unlink(missing_ok=True)
         return JobResult(jid, "done", seconds, attempts, log=str(log))
     except Exception as e:  # one broken job must not stop the shard
         msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
-        record_failure(out, jid, msg, attempts, traceback.format_exc())
+        record_failure(logs, jid, msg, attempts, traceback.format_exc())
         return JobResult(jid, "failed", time.perf_counter() - t0, attempts, msg, str(log))
 
 

@@ -1,6 +1,8 @@
 """Run a shard's render jobs as Ray tasks: local Ray by default, a cluster when ``RAY_ADDRESS`` is set.
 
-Each task owns one fresh Blender process per job (processes are recycled per job because long-lived
+A task runs one job: :func:`~pipeline.render.job.render_job` by default, or the farm's per-job task
+(:func:`pipeline.farm.run_job`: render, annotate and clip in node-local scratch, then publish), which
+``mmviad render`` uses. Each task owns one fresh Blender process per job (processes are recycled per job because long-lived
 Blender sessions grow in memory). With ``device: gpu`` every task asks Ray for one GPU; Ray sets
 ``CUDA_VISIBLE_DEVICES`` for the task before Blender starts, so Blender sees exactly that GPU.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tqdm import tqdm
 
@@ -47,13 +49,17 @@ def task_placement() -> dict[str, Any]:
             "started_at": round(time.time(), 3)}
 
 
-def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str) -> dict[str, Any]:
+#: what a Ray task runs for one job: ``(job, cfg, out, env, placement) -> JobResult``
+JobTask = Callable[[dict[str, Any], Config, Path, "dict[str, str] | None", "dict[str, Any] | None"], JobResult]
+
+
+def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str, task: JobTask = render_job) -> dict[str, Any]:
     placement = task_placement()
     cfg = Config.model_validate(cfg_json)
     # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender, with the
     # kernel-cache folders (pipeline/render/gpu.py).
     env = gpu_env(cfg.render.device, cfg.render.kernel_cache_dir)
-    return vars(render_job(job, cfg, Path(out), env, placement))
+    return vars(task(job, cfg, Path(out), env, placement))
 
 
 def _start_local_ray(ray: Any, cores: int) -> None:
@@ -81,8 +87,11 @@ def _start_local_ray(ray: Any, cores: int) -> None:
             os.environ["HOME"] = home
 
 
-def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> list[JobResult]:
-    """Render ``jobs`` (skipping finished ones) and return one result per job, in job order."""
+def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True,
+                task: JobTask = render_job) -> list[JobResult]:
+    """Run ``task`` for each of ``jobs`` not yet ``DONE``, one Ray task per job, and return one result
+    per job, in job order. ``task`` renders by default; ``mmviad render`` passes the farm's per-job
+    task (:func:`pipeline.farm.run_jobs`)."""
     import ray  # imported here: plan/annotate/qa never pay Ray's import cost
 
     out = Path(out).resolve()
@@ -109,7 +118,7 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bo
         cfg_json["render"]["threads"] = threads
         remote = ray.remote(num_cpus=cpus, num_gpus=1 if cfg.render.device == "gpu" else 0,
                             max_retries=1)(_remote_render)  # Ray-level retry covers a lost worker node
-        pending = {remote.remote(j, cfg_json, str(out)): j["job_id"] for j in todo}
+        pending = {remote.remote(j, cfg_json, str(out), task): j["job_id"] for j in todo}
         with tqdm(total=len(jobs), initial=len(results), desc="render", unit="job", disable=not progress) as bar:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
