@@ -211,7 +211,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     invalid: dict[str, str] = {}
     jobs = _jobs(args, cfg, out, invalid)
     t0 = time.perf_counter()
-    results = run_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, out, progress=not args.no_progress)
+    # with a URL --out the tasks publish straight into the store; the working copy then pulls what
+    # they published (pipeline/mirror.py)
+    mirror = getattr(args, "mirror", None)
+    dest = mirror.store.url if mirror is not None else out
+    results = run_jobs([j for j in jobs if j["job_id"] not in invalid], cfg, dest, progress=not args.no_progress)
+    if mirror is not None:
+        mirror.refresh(not args.no_progress)
     done = {r.job_id: r.status if r.status != "failed" else f"failed: {r.error}" for r in results}
     bad = _fail_invalid("render", out, invalid)
     status = {j["job_id"]: done.get(j["job_id"]) or bad[j["job_id"]] for j in jobs}

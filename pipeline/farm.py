@@ -18,8 +18,12 @@ task killed while publishing leaves a job without ``DONE``, which the next run r
 
 Apart from the job's lock (``renders/.locks/``) and its logs (``logs/render/``), every write into the
 dataset folder goes through :func:`publish_job` and the primitives under it: :func:`put_file` (an
-atomic move or copy), :func:`remove_path` and :func:`same_filesystem`; ``DONE`` is put last. An
-object-store output needs only those primitives to change.
+atomic move or copy), :func:`remove_path` and :func:`same_filesystem`; ``DONE`` is put last.
+
+``out`` may also be an object-store URL (``s3://bucket/dataset``, see :mod:`pipeline.store`): then the
+task publishes through the :class:`~pipeline.store.Store` (every object appears whole, ``DONE``
+last), keeps its lock on the node (in the scratch folder) and uploads its render log and error file
+when it ends, whether it succeeded or not.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ from .config import Config
 from .layout import Layout
 from .mask_video import write_mask_video
 from .render.job import PASSES, TWIN, JobResult, log_path, record_failure, render_locked, with_job_lock
+from .store import Store
+
+#: the dataset's layout relative to its root: the keys of an object-store output
+KEYS = Layout(".")
 
 #: the PNG passes published for each ``render.keep_frames``
 KEEP_FRAMES: dict[str, tuple[str, ...]] = {"none": (), "mask": ("mask", "objmask"), "all": PASSES + (TWIN,)}
@@ -44,12 +52,25 @@ KEEP_FRAMES: dict[str, tuple[str, ...]] = {"none": (), "mask": ("mask", "objmask
 JOB_FILES = ("meta.json", "scene.json", "object.npz", "twin.npz")
 
 
-def scratch_root(cfg: Config, out: Path, job_id: str) -> Path:
+def scratch_base(cfg: Config) -> Path:
+    """``render.scratch_dir``, or ``mmviad-scratch`` under the worker's temp folder."""
+    return Path(cfg.render.scratch_dir) if cfg.render.scratch_dir else Path(tempfile.gettempdir()) / "mmviad-scratch"
+
+
+def _digest(out: Path | str) -> str:
+    return hashlib.sha256(Store(out).url.encode()).hexdigest()[:12]
+
+
+def scratch_root(cfg: Config, out: Path | str, job_id: str) -> Path:
     """The job's scratch folder: ``<scratch_dir>/<job_id>-<digest of out>`` (the digest keeps two
     datasets rendered on one node apart; the job's lock keeps two tasks of one dataset apart)."""
-    base = Path(cfg.render.scratch_dir) if cfg.render.scratch_dir else Path(tempfile.gettempdir()) / "mmviad-scratch"
-    digest = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:12]
-    return base / f"{job_id}-{digest}"
+    return scratch_base(cfg) / f"{job_id}-{_digest(out)}"
+
+
+def lock_root(cfg: Config, out: Path | str) -> Path:
+    """Where the job locks live: the dataset folder itself, or for an object store (which has no
+    locks) a folder on this node, ``<scratch_dir>/locks-<digest of out>``."""
+    return scratch_base(cfg) / f"locks-{_digest(out)}" if Store(out).remote else Path(out)
 
 
 # ---- publishing: the only writes into the dataset folder ---------------------------------------
@@ -114,13 +135,22 @@ def published_files(scratch: Layout, dest: Layout, job_id: str, keep_frames: str
     return pairs
 
 
-def publish_job(scratch: Layout, dest: Layout, job_id: str, keep_frames: str) -> None:
+def publish_job(scratch: Layout, dest: Layout | Store, job_id: str, keep_frames: str) -> None:
     """Publish a finished job from ``scratch`` into the dataset ``dest``; ``DONE`` last.
 
     The job's render folder in ``dest`` is removed first: the job is not ``DONE`` there (the caller
     checked, holding the job's lock), so whatever it holds is an unfinished earlier attempt. Then
     every file of :func:`published_files` goes into place with :func:`put_file` (moved when scratch
-    and dataset share a filesystem, copied otherwise), and the ``DONE`` marker last."""
+    and dataset share a filesystem, copied otherwise), and the ``DONE`` marker last. ``dest`` may be
+    a :class:`~pipeline.store.Store` of an object store: the same files, uploaded in the same order."""
+    if isinstance(dest, Store):
+        if not dest.remote:
+            return publish_job(scratch, Layout(dest.url), job_id, keep_frames)
+        pairs = published_files(scratch, KEYS, job_id, keep_frames)
+        dest.remove(KEYS.render_dir(job_id).as_posix())
+        for src, key in pairs + [(scratch.done_marker(job_id), KEYS.done_marker(job_id))]:
+            dest.put_file(src, key.as_posix())
+        return
     dest.root.mkdir(parents=True, exist_ok=True)
     move = same_filesystem(scratch.root, dest.root)
     pairs = published_files(scratch, dest, job_id, keep_frames)
@@ -131,7 +161,7 @@ def publish_job(scratch: Layout, dest: Layout, job_id: str, keep_frames: str) ->
 
 
 # ---- the task ------------------------------------------------------------------------------------
-def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> list[JobResult]:
+def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progress: bool = True) -> list[JobResult]:
     """Render, annotate, clip and publish ``jobs`` (skipping finished ones), one Ray task per job
     with :func:`run_job` (resources, retries and placement as :func:`pipeline.render.runner.render_jobs`
     gives every task); one result per job, in job order."""
@@ -140,22 +170,29 @@ def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool 
     return render_jobs(jobs, cfg, out, progress, task=run_job)
 
 
-def run_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None,
+def run_job(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str, str] | None = None,
             placement: dict[str, Any] | None = None) -> JobResult:
     """Render, annotate and clip one job in scratch and publish it into ``out`` (see the module
     docstring); ``skipped`` when it is already ``DONE``. Never raises for a job-level failure: the
     error goes to ``logs/render/<job_id>.error.json`` and the result, as with
     :func:`pipeline.render.job.render_job`. The scratch folder is removed afterwards, also after a
-    failure; a leftover of a killed task is removed when the job starts again."""
-    out = Path(out)
-    dest = Layout(out)
+    failure; a leftover of a killed task is removed when the job starts again. ``out`` is a folder
+    or an object-store URL (see the module docstring)."""
+    store = Store(out)
+    out = out if store.remote else Path(out)
     jid = job["job_id"]
-    if dest.is_done(jid):
+    if _is_done(store, jid):
         return JobResult(jid, "skipped")
-    return with_job_lock(out, jid, lambda: _run_locked(job, cfg, out, env, placement))
+    locks = lock_root(cfg, out)
+    return with_job_lock(locks, jid, lambda: _run_locked(job, cfg, out, env, placement),
+                         logs=locks if store.remote else None)
 
 
-def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path, env: dict[str, str] | None = None,
+def _is_done(store: Store, job_id: str) -> bool:
+    return store.exists(KEYS.done_marker(job_id).as_posix())
+
+
+def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path | str, env: dict[str, str] | None = None,
                 placement: dict[str, Any] | None = None) -> JobResult:
     """Render, annotate and clip one job into the scratch dataset folder ``root`` and write its mask
     video there: everything :func:`publish_job` takes from it. Logs and errors go to ``out``, and
@@ -166,14 +203,17 @@ def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path, env: di
     from .clips import clip_job
 
     jid = job["job_id"]
-    scratch, dest = Layout(root), Layout(out)
-    res = render_locked(job, cfg, root, env, placement, logs=out)
+    scratch, store = Layout(root), Store(out)
+    res = render_locked(job, cfg, root, env, placement, logs=root if store.remote else out)
     if res.status != "done":
         return res
-    old = dest.annotation(jid)
-    if old.exists():
+    if store.remote:
+        key = KEYS.annotation(jid).as_posix()
+        if store.exists(key):
+            store.get_file(key, scratch.annotation(jid))
+    elif Layout(out).annotation(jid).exists():
         scratch.annotation(jid).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(old, scratch.annotation(jid))
+        shutil.copyfile(Layout(out).annotation(jid), scratch.annotation(jid))
     status = annotate_jobs([jid], cfg, root, progress=False, force=True)[jid]
     if status != "done":
         raise RuntimeError(f"annotate: {status}")
@@ -184,14 +224,15 @@ def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path, env: di
     return res
 
 
-def _run_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
+def _run_locked(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str, str] | None,
                 placement: dict[str, Any] | None) -> JobResult:
-    dest = Layout(out)
+    store = Store(out)
     jid = job["job_id"]
-    if dest.is_done(jid):  # finished by another process while we waited for the lock
+    if _is_done(store, jid):  # finished by another process while we waited for the lock
         return JobResult(jid, "skipped")
     t0 = time.perf_counter()
     root = scratch_root(cfg, out, jid)
+    logs = root if store.remote else Path(out)   # an object store gets the logs when the task ends
     res = JobResult(jid, "failed")
     try:
         shutil.rmtree(root, ignore_errors=True)   # a killed task's leftover
@@ -199,12 +240,29 @@ def _run_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str]
         res = prepare_job(job, cfg, root, out, env, placement)
         if res.status != "done":
             return res
-        publish_job(Layout(root), dest, jid, cfg.render.keep_frames)
+        publish_job(Layout(root), store if store.remote else Layout(out), jid, cfg.render.keep_frames)
         res.seconds = time.perf_counter() - t0
         return res
     except Exception as e:  # one broken job must not stop the shard
         msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
-        record_failure(out, jid, msg, res.attempts, traceback.format_exc())
-        return JobResult(jid, "failed", time.perf_counter() - t0, res.attempts, msg, str(log_path(out, jid)))
+        record_failure(logs, jid, msg, res.attempts, traceback.format_exc())
+        return JobResult(jid, "failed", time.perf_counter() - t0, res.attempts, msg, str(log_path(logs, jid)))
     finally:
+        if store.remote:
+            _upload_logs(Layout(root), store, jid)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _upload_logs(scratch: Layout, store: Store, job_id: str) -> None:
+    """Best effort: the render log and error file of a task whose output is an object store. A
+    successful job's stale error file goes, as :func:`pipeline.render.job.render_locked` removes it
+    from a folder."""
+    for path, key in ((scratch.log("render", job_id), KEYS.log("render", job_id)),
+                      (scratch.error_file("render", job_id), KEYS.error_file("render", job_id))):
+        try:
+            if path.exists():
+                store.put_file(path, key.as_posix())
+            elif key == KEYS.error_file("render", job_id):
+                store.remove(key.as_posix())
+        except OSError:
+            pass   # the job's own outcome is what the driver reports

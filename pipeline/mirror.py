@@ -10,8 +10,9 @@ A command run with a URL ``--out`` (see :func:`dataset_folder`):
    per-job clip indexes, ``clips.jsonl``) go last, so a reader of the store never sees a job whose
    marker is there and whose files are not.
 
-Render tasks on a farm do not go through the driver's copy: they publish each finished job to the
-store themselves (:mod:`pipeline.render.publish`). The cache's manifest (``.mmviad-mirror.json``)
+Render tasks on a farm do not go through the driver's copy: ``render`` hands the store's URL to its
+tasks, each publishes its finished job into the store itself (:mod:`pipeline.farm`), and the driver
+pulls what they published when they are done. The cache's manifest (``.mmviad-mirror.json``)
 records, per file, the store's signature and the local size and modification time at the last sync;
 that is how a push knows what changed. A command that fails or is interrupted skips its push; what it
 finished stays in the cache and goes up with the next successful run against the same ``--out``.
@@ -43,8 +44,9 @@ MARKER_KEYS = ("clips.jsonl", "jobs.jsonl", "jobs.fingerprint")
 #: what a command reads beyond the small files: ``meta`` (JSON/JSONL/text only), ``clips`` (also the
 #: clip videos), ``all`` (also frames, mask videos and meshes)
 MEDIA = (".mp4", ".mkv", ".png", ".npz")
-PULL = {"plan": "meta", "qa": "meta", "protocols": "meta", "review import": "meta", "review pull": "meta",
-        "eval": "clips", "review export": "clips", "review push": "clips"}
+PULL = {"plan": "meta", "render": "meta", "qa": "meta", "protocols": "meta", "review import": "meta",
+        "review pull": "meta", "build": "clips", "card": "clips", "sheet": "clips", "eval": "clips",
+        "review export": "clips", "review push": "clips"}
 
 
 def wants(level: str) -> Callable[[str], bool]:
@@ -81,6 +83,7 @@ class Mirror:
 
     store: Store
     cache: Path
+    level: str = "all"   # what :meth:`refresh` pulls (see :func:`wants`)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +128,10 @@ class Mirror:
             self.files[key] = {"remote": sig, "local": _stat(p)}
         self._save()
         return len(todo)
+
+    def refresh(self, progress: bool = True) -> int:
+        """Pull again at this mirror's level: after render tasks published into the store."""
+        return self.pull(wants(self.level), progress)
 
     def changes(self) -> tuple[list[str], list[str]]:
         """(keys created or changed here since the last sync, keys deleted here since then)."""
@@ -178,8 +185,9 @@ def dataset_folder(args: Any, progress: bool = True) -> Iterator[Optional[Mirror
         yield None
         return
     store = Store(out)
-    mirror = Mirror(store, Path(getattr(args, "cache", None) or default_cache(store.url)))
-    mirror.pull(wants(PULL.get(command_name(args), "all")), progress)
-    args.out, args.store_url = mirror.cache, store.url
+    mirror = Mirror(store, Path(getattr(args, "cache", None) or default_cache(store.url)),
+                    PULL.get(command_name(args), "all"))
+    mirror.refresh(progress)
+    args.out, args.mirror = mirror.cache, mirror
     yield mirror
     mirror.push(progress)

@@ -140,3 +140,39 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> dict[str, str]:
+    """An S3 stand-in: moto's S3 server mode on a free loopback port (S3 itself cannot be reached from
+    the test machine; the client side, s3fs through fsspec, is the real one); returns the environment that points
+    boto/s3fs at it (also set in this process for the test session)."""
+    moto_server = pytest.importorskip("moto.server", reason="moto is not installed (pip install -e '.[dev]')")
+    pytest.importorskip("s3fs", reason="s3fs is not installed (pip install -e '.[dev]')")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    server.stop()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+_buckets = iter(range(10_000))
+
+
+@pytest.fixture()
+def bucket(s3_env: dict[str, str]) -> str:
+    """A fresh, empty bucket; returns ``s3://<bucket>``."""
+    import fsspec
+
+    name = f"mmviad-test-{os.getpid()}-{next(_buckets)}"
+    fsspec.filesystem("s3").mkdir(name)
+    return f"s3://{name}"

@@ -267,3 +267,62 @@ def test_publishing_across_filesystems_copies_atomically(rendered, tmp_path, mon
     for f in _expected(out, jid, "all"):
         assert (dest / f).read_bytes() == (src / f).read_bytes(), f
     assert not list(dest.rglob(".*.tmp"))
+
+
+_DIES_MID_UPLOAD = """
+import json, os, sys
+from pipeline import farm
+from pipeline.config import Config
+from pipeline.store import Store
+
+cfg, job, url = Config.model_validate(json.loads(sys.argv[1])), json.loads(sys.argv[2]), sys.argv[3]
+real, done = Store.put_file, []
+
+
+def put_file(self, local, key):   # the test's kill: the task's process dies between two uploads
+    if len(done) == 6:
+        os._exit(9)
+    real(self, local, key)
+    done.append(key)
+
+
+Store.put_file = put_file
+farm.run_job(job, cfg, url)
+"""
+
+
+def test_a_task_killed_mid_upload_to_an_object_store_leaves_no_job_looking_complete(rendered, bucket, s3_env,
+                                                                                    tmp_path):
+    """``--out s3://…``: the task publishes through the store (moto's S3 server mode stands in for
+    S3); a task process killed after six uploads leaves a job without ``DONE``, and the rerun publishes
+    exactly what a folder gets, byte for byte."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from pipeline.store import Store
+
+    cfg_path, ref, _ = rendered
+    base = load_config(cfg_path)
+    threads = task_resources(base, os.cpu_count() or 1)[1]
+    cfg = with_overrides(base, {"render.keep_frames": "none", "render.threads": threads,
+                                "render.scratch_dir": str(tmp_path / "scratch")}, "test")
+    job = _defective(ref)
+    jid = job["job_id"]
+    url = f"{bucket}/ds"
+    store = Store(url)
+    proc = subprocess.run([sys.executable, "-c", _DIES_MID_UPLOAD, json.dumps(cfg.model_dump(mode="json")),
+                           json.dumps(job), url], env={**os.environ, **s3_env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 9, proc.stderr
+    assert len(store.listing()) == 6 and not store.exists(f"renders/{jid}/DONE")
+    res = run_job(job, cfg, url)
+    assert res.status == "done", res
+    undisturbed = _published(ref, tmp_path / "undisturbed", "none")
+    files = _tree(undisturbed)
+    assert {k for k in store.listing() if not k.startswith("logs/")} == files
+    for f in sorted(files - {f"renders/{jid}/DONE", f"renders/{jid}/meta.json"}):
+        assert store.read_bytes(f) == (undisturbed / f).read_bytes(), f
+    store.get_file(f"renders/{jid}/meta.json", tmp_path / "meta.json")
+    assert _strip_meta(tmp_path / "meta.json") == _strip_meta(undisturbed / f"renders/{jid}/meta.json")
+    assert store.exists(f"logs/render/{jid}.log") and not store.exists(f"logs/render/{jid}.error.json")

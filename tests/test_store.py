@@ -19,44 +19,11 @@ import pytest
 
 from conftest import ROOT, SMOKE, run_mmviad
 
-moto_server = pytest.importorskip("moto.server", reason="moto is not installed (pip install -e '.[dev]')")
+pytest.importorskip("moto.server", reason="moto is not installed (pip install -e '.[dev]')")
 pytest.importorskip("s3fs", reason="s3fs is not installed (pip install -e '.[dev]')")
 
 from pipeline.mirror import LOCAL_ONLY, MANIFEST, Mirror, is_marker, wants  # noqa: E402
 from pipeline.store import Store, check_key, is_url, local_path  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def s3_env() -> dict[str, str]:
-    """An S3 stand-in (moto's server) on a free loopback port; returns the environment that points
-    boto/s3fs at it (also set in this process for the test session)."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield env
-    server.stop()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-_buckets = iter(range(10_000))
-
-
-@pytest.fixture()
-def bucket(s3_env: dict[str, str]) -> str:
-    """A fresh, empty bucket; returns ``s3://<bucket>``."""
-    import fsspec
-
-    name = f"mmviad-test-{os.getpid()}-{next(_buckets)}"
-    fsspec.filesystem("s3").mkdir(name)
-    return f"s3://{name}"
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -172,7 +139,8 @@ def test_a_push_killed_midway_leaves_no_marker_without_its_files(bucket, s3_env,
 
 def test_build_into_s3_equals_build_into_a_folder(smoke_built, bucket, s3_env, tmp_path):
     """``mmviad build --out s3://...`` gives the same QA files, annotations and clip bytes as the local
-    build; later stages read through the store from a fresh cache."""
+    build (render tasks publish into the store, the other stages work on the driver's copy); later
+    stages read through the store from a fresh cache."""
     url = f"{bucket}/smoke"
     env = {**os.environ, **s3_env}
     run_mmviad("build", "--config", str(SMOKE), "--out", url, "--cache", str(tmp_path / "cache"), "--no-progress",
@@ -180,6 +148,9 @@ def test_build_into_s3_equals_build_into_a_folder(smoke_built, bucket, s3_env, t
     store = Store(url)
     remote = _store_tree(store)
     local = _tree(smoke_built)
+    # the render tasks published straight into the store: their frames never reached the driver's copy
+    assert any(k.startswith("renders/") and k.endswith(".png") for k in remote)
+    assert not list((tmp_path / "cache" / "renders").rglob("*.png"))
     for key in [k for k in local if k.startswith(("qa/", "annotations/", "clips/"))]:
         assert remote.get(key) == local[key], key
     assert not any(k.startswith("renders/.staging") for k in remote)

@@ -9,6 +9,7 @@ Blender sessions grow in memory). With ``device: gpu`` every task asks Ray for o
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -18,8 +19,9 @@ from tqdm import tqdm
 
 from ..config import Config
 from .gpu import gpu_env
-from ..io import write_json
-from .job import JobResult, error_path, is_done, render_job
+from ..layout import Layout
+from ..store import Store, is_url
+from .job import JobResult, render_job
 
 
 def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
@@ -59,7 +61,7 @@ def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str, task
     # Ray has set CUDA_VISIBLE_DEVICES for this task; pass it on explicitly to Blender, with the
     # kernel-cache folders (pipeline/render/gpu.py).
     env = gpu_env(cfg.render.device, cfg.render.kernel_cache_dir)
-    return vars(task(job, cfg, Path(out), env, placement))
+    return vars(task(job, cfg, out if is_url(out) else Path(out), env, placement))
 
 
 def _start_local_ray(ray: Any, cores: int) -> None:
@@ -87,15 +89,18 @@ def _start_local_ray(ray: Any, cores: int) -> None:
             os.environ["HOME"] = home
 
 
-def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True,
+def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progress: bool = True,
                 task: JobTask = render_job) -> list[JobResult]:
     """Run ``task`` for each of ``jobs`` not yet ``DONE``, one Ray task per job, and return one result
     per job, in job order. ``task`` renders by default; ``mmviad render`` passes the farm's per-job
-    task (:func:`pipeline.farm.run_jobs`)."""
+    task (:func:`pipeline.farm.run_jobs`), which also takes an object-store URL for ``out``."""
     import ray  # imported here: plan/annotate/qa never pay Ray's import cost
 
-    out = Path(out).resolve()
-    results: dict[str, JobResult] = {j["job_id"]: JobResult(j["job_id"], "skipped") for j in jobs if is_done(out, j["job_id"])}
+    store = Store(out)
+    out = store.url if store.remote else Path(store.url)
+    keys = Layout(".")
+    results: dict[str, JobResult] = {j["job_id"]: JobResult(j["job_id"], "skipped") for j in jobs
+                                     if store.exists(keys.done_marker(j["job_id"]).as_posix())}
     todo = [j for j in jobs if j["job_id"] not in results]
     if todo:
         address = os.environ.get("RAY_ADDRESS")
@@ -110,7 +115,9 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bo
             msg = ("render.device is 'gpu' but the Ray cluster has no GPU "
                    f"({'RAY_ADDRESS=' + address if address else 'local Ray'}); refusing to fall back to the CPU")
             for j in todo:
-                write_json(error_path(out, j["job_id"]), {"job_id": j["job_id"], "error": msg, "attempts": 0})
+                store.put_bytes((json.dumps({"job_id": j["job_id"], "error": msg, "attempts": 0}, sort_keys=True,
+                                           indent=1) + "\n").encode(),
+                                keys.error_file("render", j["job_id"]).as_posix())
                 results[j["job_id"]] = JobResult(j["job_id"], "failed", error=msg)
             return [results[j["job_id"]] for j in jobs]
         cpus, threads, _ = task_resources(cfg, cores)
