@@ -27,6 +27,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+#: set by the host (pipeline/render/blender.py): the pid of the process that started this Blender
+PARENT_ENV = "MMVIAD_PARENT_PID"
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this Blender when the process that started it dies (a Ray worker
+    killed with its driver or its node). An orphan would go on writing into the job's scratch folder
+    while the job's rerun starts over in that same folder. Blender runs in a session of its own
+    (so that a Ctrl-C reaches the host first), so nothing else stops it. Done before ``import bpy``;
+    if the parent is already gone by then, exit at once."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(parent):
+        os._exit(1)
+
+
+_die_with_parent()
+
 import bpy  # noqa: E402
 
 import regions  # noqa: E402

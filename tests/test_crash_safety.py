@@ -178,3 +178,43 @@ def test_ctrl_c_during_clips_keeps_finished_clips(smoke_built, smoke_out):
     run_mmviad("clips", "--config", str(SMOKE), "--out", str(smoke_out), "--no-progress")
     for f in sorted((smoke_built / "clips").iterdir()):
         assert (clips / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+_STARTS_BLENDER = """
+import sys
+from pathlib import Path
+from pipeline.render.blender import run_blender
+run_blender(Path(sys.argv[1]), Path(sys.argv[2]), 600)
+"""
+
+
+def test_blender_dies_with_the_process_that_started_it(smoke_built, tmp_path):
+    """A Ray worker killed with its driver or node must not leave its Blender rendering on: the job's
+    rerun starts over in the same scratch folder. Kill the process that started Blender (SIGKILL:
+    nothing of it runs afterwards) and Blender goes too."""
+    import json
+
+    job = sorted(p for p in (smoke_built / "renders").iterdir() if (p / "DONE").exists())[0]
+    spec = json.loads((job / "scene.json").read_text())
+    spec["mesh"], spec["output"] = str(job / "object.npz"), str(tmp_path / "render")
+    if "twin_mesh" in spec:
+        spec["twin_mesh"] = str(job / "twin.npz")
+    spec["render"]["samples"] = 512   # long enough to be still rendering when its parent dies
+    spec_path = tmp_path / "scene.json"
+    spec_path.write_text(json.dumps(spec))
+    parent = subprocess.Popen([sys.executable, "-c", _STARTS_BLENDER, str(spec_path), str(tmp_path / "blender.log")],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((tmp_path / "render").rglob("*.png")):
+        time.sleep(0.1)
+    blender = process_ids("render_job.py", str(spec_path))
+    assert blender, "Blender did not start rendering"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process_ids("render_job.py", str(spec_path)):
+        time.sleep(0.1)
+    left = process_ids("render_job.py", str(spec_path))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "Blender kept rendering after the process that started it died"

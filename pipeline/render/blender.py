@@ -25,11 +25,14 @@ def blender_command(spec_path: Path) -> list[str]:
 def run_blender(spec_path: Path, log_path: Path, timeout_s: float, env: dict[str, str] | None = None) -> int:
     """Run Blender on ``spec_path`` with stdout and stderr appended to ``log_path``; return its exit code.
 
-    A timeout kills the process and returns -9, like a crash."""
+    A timeout kills the process and returns -9, like a crash. Blender is told this process's pid
+    (``MMVIAD_PARENT_PID``) and dies with it (blender_scripts/render_job.py), so a killed task leaves no
+    Blender running."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(blender_command(spec_path), stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                env={**os.environ, **(env or {}), "MMVIAD_PARENT_PID": str(os.getpid())},
+                                start_new_session=True)
         try:
             return proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
