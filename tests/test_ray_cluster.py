@@ -239,3 +239,46 @@ def test_a_node_lost_mid_job_reruns_its_job_elsewhere_and_the_dataset_is_unchang
     # the lost task's scratch folder was cleared by the rerun of its job (on this one machine)
     assert not any(scratch.glob("*")), "a scratch folder was left behind"
     assert _labels(out) == _labels(ref_out)
+
+
+def test_a_cluster_renders_into_an_object_store_and_a_killed_driver_loses_nothing(cluster_build, bucket, tmp_path,
+                                                                                 monkeypatch):
+    """The same GPU-shaped build with ``--out s3://…`` (moto's S3 server mode on 127.0.0.1 stands in
+    for S3; every node reaches it through ``AWS_ENDPOINT_URL``): the tasks publish from the worker
+    nodes straight into the bucket. The driver is killed (SIGKILL) once a job is finished there; the
+    rerun skips the finished jobs, and the bucket ends with the labels, QA files and clips of the
+    undisturbed build into a folder, byte for byte."""
+    from pipeline.store import Store
+
+    cfg, ref_out, _ = cluster_build
+    url, store = f"{bucket}/cluster", Store(f"{bucket}/cluster")
+    cache = tmp_path / "cache"
+    fc = FakeGpuCluster(monkeypatch)
+    try:
+        cmd = [sys.executable, "-m", "pipeline.cli", "build", "--config", str(cfg), "--out", url, "--cache", str(cache),
+               "--no-progress"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=fc.driver_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline and \
+                not any(k.endswith("/DONE") for k in store.listing("renders")):
+            time.sleep(0.1)
+        assert proc.poll() is None, "the build ended before any job was published"
+        proc.kill()
+        proc.wait()
+        finished = sorted(k.split("/")[1] for k in store.listing("renders") if k.endswith("/DONE"))
+        assert finished
+        rerun = run_mmviad(*cmd[3:], env=fc.driver_env(), timeout=400)
+        workers = {n.node_id for n in fc.workers}
+    finally:
+        fc.shutdown()
+    assert f"{len(finished)} skipped" in rerun.stdout.split("render:", 1)[1].splitlines()[0], rerun.stdout
+    jobs = [json.loads(line)["job_id"] for line in (ref_out / "jobs.jsonl").read_text().splitlines()]
+    for jid in jobs:
+        meta = json.loads(store.read_bytes(f"renders/{jid}/meta.json"))
+        assert meta["placement"]["ray_node_id"] in workers, jid   # published from a worker node
+    remote = store.listing()
+    want = {k: v for k, v in _labels(ref_out).items()}
+    want.update({str(p.relative_to(ref_out)): p.read_bytes() for p in sorted((ref_out / "clips").glob("*.mp4"))})
+    for key, data in want.items():
+        assert key in remote and store.read_bytes(key) == data, key
