@@ -240,6 +240,11 @@ def _run_locked(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str
         res = prepare_job(job, cfg, root, out, env, placement)
         if res.status != "done":
             return res
+        if _is_done(store, jid):
+            # Another task published this job while this one rendered it: a node cut off from Ray
+            # (not dead) whose job was rerun elsewhere. Publishing again would first remove the
+            # finished job; it is left as it is.
+            return JobResult(jid, "skipped", time.perf_counter() - t0, res.attempts)
         publish_job(Layout(root), store if store.remote else Layout(out), jid, cfg.render.keep_frames)
         res.seconds = time.perf_counter() - t0
         return res

@@ -326,3 +326,28 @@ def test_a_task_killed_mid_upload_to_an_object_store_leaves_no_job_looking_compl
     store.get_file(f"renders/{jid}/meta.json", tmp_path / "meta.json")
     assert _strip_meta(tmp_path / "meta.json") == _strip_meta(undisturbed / f"renders/{jid}/meta.json")
     assert store.exists(f"logs/render/{jid}.log") and not store.exists(f"logs/render/{jid}.error.json")
+
+
+def test_a_task_that_finishes_after_another_published_its_job_leaves_it_alone(rendered, tmp_path, monkeypatch):
+    """A node cut off from Ray (not dead) goes on rendering a job that Ray gave to another node; when
+    it finishes after the other published, the published job stays as it is (publishing would first
+    remove it)."""
+    cfg_path, ref, _ = rendered
+    cfg = with_overrides(load_config(cfg_path), {"render.keep_frames": "none",
+                                                  "render.scratch_dir": str(tmp_path / "scratch")}, "test")
+    job = _defective(ref)
+    jid = job["job_id"]
+    out = _published(ref, tmp_path / "out", "none")   # the other node's publication
+    before = {f: (out / f).read_bytes() for f in _tree(out)}
+    real_prepare = farm.prepare_job
+    Layout(out).done_marker(jid).unlink()   # not yet published when this task starts ...
+
+    def meanwhile(*args, **kwargs):
+        res = real_prepare(*args, **kwargs)
+        Layout(out).done_marker(jid).write_bytes(before[f"renders/{jid}/DONE"])   # ... published while it rendered
+        return res
+
+    monkeypatch.setattr(farm, "prepare_job", meanwhile)
+    res = run_job(job, cfg, out)
+    assert res.status == "skipped", res
+    assert {f: (out / f).read_bytes() for f in _tree(out)} == before
