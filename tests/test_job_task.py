@@ -104,13 +104,18 @@ def _strip_meta(path: Path) -> dict:
     return meta
 
 
+def _task_config(cfg_path: Path, tmp_path: Path):
+    """The smoke config as a job task gets it from the Ray runner (its thread count, which
+    scene.json records), publishing no frames, with a scratch folder of the test's own."""
+    base = load_config(cfg_path)
+    threads = task_resources(base, os.cpu_count() or 1)[1]
+    return with_overrides(base, {"render.keep_frames": "none", "render.threads": threads,
+                                 "render.scratch_dir": str(tmp_path / "scratch")}, "test")
+
+
 def test_done_is_last_and_a_task_killed_while_publishing_is_redone(rendered, tmp_path, monkeypatch):
     cfg_path, ref, _ = rendered
-    base = load_config(cfg_path)
-    # the threads the Ray runner gives a task (scene.json records them)
-    threads = task_resources(base, os.cpu_count() or 1)[1]
-    cfg = with_overrides(base, {"render.keep_frames": "none", "render.threads": threads,
-                                "render.scratch_dir": str(tmp_path / "scratch")}, "test")
+    cfg = _task_config(cfg_path, tmp_path)
     job = _defective(ref)
     jid = job["job_id"]
     out = tmp_path / "out"
@@ -303,10 +308,7 @@ def test_a_task_killed_mid_upload_to_an_object_store_leaves_no_job_looking_compl
     from pipeline.store import Store
 
     cfg_path, ref, _ = rendered
-    base = load_config(cfg_path)
-    threads = task_resources(base, os.cpu_count() or 1)[1]
-    cfg = with_overrides(base, {"render.keep_frames": "none", "render.threads": threads,
-                                "render.scratch_dir": str(tmp_path / "scratch")}, "test")
+    cfg = _task_config(cfg_path, tmp_path)
     job = _defective(ref)
     jid = job["job_id"]
     url = f"{bucket}/ds"
