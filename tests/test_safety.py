@@ -143,7 +143,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("shared", 0, ("pipeline", "pipeline.ids", "pipeline.io", "pipeline.seeds", "pipeline.config",
                    "pipeline.profiles", "pipeline.records", "pipeline.grammar", "pipeline.intervals",
                    "pipeline.layout", "pipeline.paths", "pipeline.evidence_stats", "pipeline.scene_spec",
-                   "pipeline.mask_video", "pipeline.store", "pipeline.mirror")),
+                   "pipeline.mask_video", "pipeline.store", "pipeline.mirror", "pipeline.outcome")),
     ("objects", 1, ("pipeline.objects",)),
     # the scene model that planning and rendering share: looks, orbit, pose, the posed meshes, visibility
     ("scenery", 2, ("pipeline.scenery",)),
