@@ -12,6 +12,7 @@ shows against the defect-free twin (:mod:`pipeline.evidence`).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .ids import clip_windows
 from .intervals import clip_local, hysteresis_intervals, runs, union_iou, visible_intervals
 from .io import read_json, write_json
 from .layout import Layout
+from .outcome import JobOutcome, JobState
 from .records import ANNOTATION_FORMAT, Annotation, parse, read_annotation
 
 FORMAT_VERSION = ANNOTATION_FORMAT  # 2: paint-chroma test, speck removal, hysteresis, richer agreement
@@ -250,21 +252,22 @@ def annotation_path(out: Path, job_id: str) -> Path:
 
 
 def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = True,
-                  force: bool = False) -> dict[str, str]:
+                  force: bool = False) -> dict[str, JobOutcome]:
     """Annotate rendered jobs (skipping ones already annotated with the same params).
 
-    Returns ``{job_id: status}``; a job that is not rendered yet is ``missing``, a job whose frames
-    cannot be read is ``failed: <reason>``."""
+    Returns ``{job_id: outcome}``: ``done``, ``skipped`` (up to date), ``missing`` (not rendered
+    yet), or ``failed`` with the reason (e.g. frames that cannot be read)."""
     from tqdm import tqdm
 
-    status: dict[str, str] = {}
+    status: dict[str, JobOutcome] = {}
     params = cfg.annotate.model_dump(mode="json")
     layout = Layout(out)
     for jid in tqdm(job_ids, desc="annotate", unit="job", disable=not progress):
         path = layout.annotation(jid)
         if not layout.is_done(jid):
-            status[jid] = "missing"
+            status[jid] = JobOutcome(jid, JobState.MISSING)
             continue
+        t0 = time.perf_counter()
         try:
             # an existing file is read strictly: a broken one fails its job (its reviewed intervals
             # would be lost by overwriting it) instead of being replaced silently; one of an older
@@ -275,23 +278,23 @@ def annotate_jobs(job_ids: list[str], cfg: Config, out: Path, progress: bool = T
             elif old is not None:
                 old = read_annotation(path, jid).to_json()
         except ValueError as e:
-            status[jid] = f"failed: {e} (move it away to annotate the job again)"
+            status[jid] = JobOutcome.failure(jid, f"{e} (move it away to annotate the job again)")
             continue
         if not force and old is not None and old.get("params") == params:
-            status[jid] = "skipped"
+            status[jid] = JobOutcome(jid, JobState.SKIPPED)
             continue
         try:
             ann = annotate_job(jid, cfg, out, previous=old)
         except (ValueError, KeyError, OSError) as e:
-            status[jid] = f"failed: {e}"
+            status[jid] = JobOutcome.failure(jid, f"{e}")
             continue
         if old is not None and "reviewed" in old:   # a reviewer's corrections survive re-annotation
             ann["reviewed"] = old["reviewed"]
         try:   # never write what the readers would reject
             ann = parse(Annotation, ann, str(path)).to_json()
         except ValueError as e:
-            status[jid] = f"failed: {e}"
+            status[jid] = JobOutcome.failure(jid, f"{e}")
             continue
         write_json(path, ann, indent=None)
-        status[jid] = "done"
+        status[jid] = JobOutcome(jid, JobState.DONE, time.perf_counter() - t0)
     return status

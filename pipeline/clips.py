@@ -8,6 +8,7 @@ Per job: ``<out>/clips/<clip_id>.mp4``, ``<clip_id>.marked.mp4`` and ``<job_id>.
 from __future__ import annotations
 
 import platform
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +23,7 @@ from .ids import clip_id, clip_windows, validate_id
 from .intervals import clip_local, frames_to_seconds
 from .io import DataError, read_json, write_json, write_jsonl
 from .layout import CLIP_INDEX_SUFFIX, Layout
+from .outcome import JobOutcome, JobState
 from .records import Clip, RecordError, parse, read_annotation, read_clip_index, read_clips_jsonl
 
 #: x264's CPU feature set, pinned. Left to auto-detection, x264 picks its AVX-512 code on CPUs that
@@ -105,8 +107,9 @@ def clip_records(job: dict[str, Any], ann: dict[str, Any], cfg: Config) -> list[
     return recs
 
 
-def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
-    """Encode the clips of one annotated job; ``skipped`` when its index is newer than its inputs.
+def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> JobState:
+    """Encode the clips of one annotated job: ``done``; ``skipped`` when its index already matches
+    its inputs; ``missing`` without an annotation. Raises on a failure (:func:`clip_jobs` catches it).
 
     A job published without its PNG frames keeps the videos its task encoded (a changed
     ``qa.crf`` or ``qa.encode_preset`` is then not applied) and only its index is written again."""
@@ -114,7 +117,7 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
     jid = validate_id(job["job_id"], "job_id")
     ann_path = layout.annotation(jid)
     if not ann_path.exists():
-        return "missing"
+        return JobState.MISSING
     index = layout.clip_index(jid)
     ann = read_annotation(ann_path, jid).to_json()
     if ann["num_frames"] % cfg.render.clip_frames:
@@ -126,7 +129,7 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
     except DataError:
         old = None   # unreadable: written again below
     if old == recs and all(layout.resolve(r["video"]).exists() for r in recs):
-        return "skipped"
+        return JobState.SKIPPED
     d = layout.render_dir(jid)
     q = cfg.qa
     if not layout.frames_dir(jid, "unmarked").is_dir() and layout.is_done(jid):
@@ -137,24 +140,29 @@ def clip_job(job: dict[str, Any], cfg: Config, out: Path) -> str:
             raise ValueError(f"{layout.resolve(lost[0])}: missing, and the job's PNG frames were not kept "
                              f"(render.keep_frames); render it again with render.keep_frames: all")
         write_json(index, recs, indent=None)
-        return "done"
+        return JobState.DONE
     for r in recs:
         for folder, key in (("unmarked", "video"), ("marked", "video_marked")):
             encode_mp4(_frames(d / folder, r["start_frame"], r["end_frame"]), layout.resolve(r[key]), r["fps"], q.crf,
                        q.encode_preset)
     write_json(index, recs, indent=None)  # last: the index marks the job's clips complete
-    return "done"
+    return JobState.DONE
 
 
-def clip_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> dict[str, str]:
+def clip_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path, progress: bool = True) -> dict[str, JobOutcome]:
+    """:func:`clip_job` for each job: ``{job_id: outcome}``, a failure (bad annotation, encoder
+    error) kept as the job's ``failed`` outcome so the others go on."""
     from tqdm import tqdm
 
-    status = {}
+    status: dict[str, JobOutcome] = {}
     for job in tqdm(jobs, desc="clips", unit="job", disable=not progress):
+        t0 = time.perf_counter()
         try:
-            status[job["job_id"]] = clip_job(job, cfg, out)
+            state = clip_job(job, cfg, out)
         except (ValueError, OSError, av.FFmpegError) as e:
-            status[job["job_id"]] = f"failed: {e}"
+            status[job["job_id"]] = JobOutcome.failure(job["job_id"], f"{e}")
+            continue
+        status[job["job_id"]] = JobOutcome(job["job_id"], state, time.perf_counter() - t0)
     return status
 
 

@@ -40,7 +40,8 @@ from typing import Any
 from .config import Config
 from .layout import Layout
 from .mask_video import write_mask_video
-from .render.job import PASSES, TWIN, JobResult, log_path, record_failure, render_locked, with_job_lock
+from .outcome import JobOutcome, JobState
+from .render.job import PASSES, TWIN, log_path, record_failure, render_locked, with_job_lock
 from .store import Store
 
 #: the dataset's layout relative to its root: the keys of an object-store output
@@ -161,7 +162,7 @@ def publish_job(scratch: Layout, dest: Layout | Store, job_id: str, keep_frames:
 
 
 # ---- the task ------------------------------------------------------------------------------------
-def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progress: bool = True) -> list[JobResult]:
+def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progress: bool = True) -> list[JobOutcome]:
     """Render, annotate, clip and publish ``jobs`` (skipping finished ones), one Ray task per job
     with :func:`run_job` (resources, retries and placement as :func:`pipeline.render.runner.render_jobs`
     gives every task); one result per job, in job order."""
@@ -171,7 +172,7 @@ def run_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progress:
 
 
 def run_job(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str, str] | None = None,
-            placement: dict[str, Any] | None = None) -> JobResult:
+            placement: dict[str, Any] | None = None) -> JobOutcome:
     """Render, annotate and clip one job in scratch and publish it into ``out`` (see the module
     docstring); ``skipped`` when it is already ``DONE``. Never raises for a job-level failure: the
     error goes to ``logs/render/<job_id>.error.json`` and the result, as with
@@ -182,7 +183,7 @@ def run_job(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str, st
     out = out if store.remote else Path(out)
     jid = job["job_id"]
     if _is_done(store, jid):
-        return JobResult(jid, "skipped")
+        return JobOutcome(jid, JobState.SKIPPED)
     locks = lock_root(cfg, out)
     return with_job_lock(locks, jid, lambda: _run_locked(job, cfg, out, env, placement),
                          logs=locks if store.remote else None)
@@ -193,7 +194,7 @@ def _is_done(store: Store, job_id: str) -> bool:
 
 
 def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path | str, env: dict[str, str] | None = None,
-                placement: dict[str, Any] | None = None) -> JobResult:
+                placement: dict[str, Any] | None = None) -> JobOutcome:
     """Render, annotate and clip one job into the scratch dataset folder ``root`` and write its mask
     video there: everything :func:`publish_job` takes from it. Logs and errors go to ``out``, and
     the annotation ``out`` already has is carried into scratch first, so that its ``reviewed``
@@ -205,7 +206,7 @@ def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path | str, e
     jid = job["job_id"]
     scratch, store = Layout(root), Store(out)
     res = render_locked(job, cfg, root, env, placement, logs=root if store.remote else out)
-    if res.status != "done":
+    if res.state is not JobState.DONE:
         return res
     if store.remote:
         key = KEYS.annotation(jid).as_posix()
@@ -214,31 +215,36 @@ def prepare_job(job: dict[str, Any], cfg: Config, root: Path, out: Path | str, e
     elif Layout(out).annotation(jid).exists():
         scratch.annotation(jid).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Layout(out).annotation(jid), scratch.annotation(jid))
-    status = annotate_jobs([jid], cfg, root, progress=False, force=True)[jid]
-    if status != "done":
-        raise RuntimeError(f"annotate: {status}")
-    status = clip_job(job, cfg, root)
-    if status != "done":
-        raise RuntimeError(f"clips: {status}")
+    annotated = annotate_jobs([jid], cfg, root, progress=False, force=True)[jid]
+    if annotated.state is not JobState.DONE:
+        raise RuntimeError(f"annotate: {_status_text(annotated)}")
+    clipped = clip_job(job, cfg, root)
+    if clipped is not JobState.DONE:
+        raise RuntimeError(f"clips: {clipped}")
     write_mask_video(scratch.frames_dir(jid, "mask"), cfg.render.orbit_frames, scratch.mask_video(jid), cfg.render.fps)
     return res
 
 
+def _status_text(o: JobOutcome) -> str:
+    """An outcome as the stage summaries word it: ``done``, ``missing``, ``failed: <reason>``."""
+    return f"failed: {o.error}" if o.failed else str(o.state)
+
+
 def _run_locked(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str, str] | None,
-                placement: dict[str, Any] | None) -> JobResult:
+                placement: dict[str, Any] | None) -> JobOutcome:
     store = Store(out)
     jid = job["job_id"]
     if _is_done(store, jid):  # finished by another process while we waited for the lock
-        return JobResult(jid, "skipped")
+        return JobOutcome(jid, JobState.SKIPPED)
     t0 = time.perf_counter()
     root = scratch_root(cfg, out, jid)
     logs = root if store.remote else Path(out)   # an object store gets the logs when the task ends
-    res = JobResult(jid, "failed")
+    res = JobOutcome(jid, JobState.FAILED)
     try:
         shutil.rmtree(root, ignore_errors=True)   # a killed task's leftover
         root.mkdir(parents=True)
         res = prepare_job(job, cfg, root, out, env, placement)
-        if res.status != "done":
+        if res.state is not JobState.DONE:
             return res
         if _is_done(store, jid):
             # Another task published this job while this one rendered it: a node cut off from Ray
@@ -251,7 +257,7 @@ def _run_locked(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str
     except Exception as e:  # one broken job must not stop the shard
         msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
         record_failure(logs, jid, msg, res.attempts, traceback.format_exc())
-        return JobResult(jid, "failed", time.perf_counter() - t0, res.attempts, msg, str(log_path(logs, jid)))
+        return JobOutcome(jid, JobState.FAILED, time.perf_counter() - t0, res.attempts, msg, str(log_path(logs, jid)))
     finally:
         if store.remote:
             _upload_logs(Layout(root), store, jid)

@@ -285,8 +285,8 @@ def test_jobs_published_without_frames_reannotate_their_evidence_exactly(evidenc
     assert not any(Layout(bare).frames_dir(j, p).exists() for j in ids for p in ("unmarked", "twin", "mask"))
     cfg = with_overrides(load_config(cfg_path), {"annotate.min_len": 3, "annotate.min_gap": 0,
                                                  "annotate.min_visible_px": 3}, "test")
-    assert annotate_jobs(ids, cfg, frames, progress=False) == {j: "done" for j in ids}
-    assert annotate_jobs(ids, cfg, bare, progress=False) == {j: "done" for j in ids}
+    assert {j: o.state for j, o in annotate_jobs(ids, cfg, frames, progress=False).items()} == {j: "done" for j in ids}
+    assert {j: o.state for j, o in annotate_jobs(ids, cfg, bare, progress=False).items()} == {j: "done" for j in ids}
     changed = 0
     for jid in ids:
         new = Layout(bare).annotation(jid).read_bytes()
@@ -297,4 +297,5 @@ def test_jobs_published_without_frames_reannotate_their_evidence_exactly(evidenc
     # a changed evidence pixel param needs the frames
     px = with_overrides(cfg, {"annotate.evidence_floor_min": 9}, "test")
     status = annotate_jobs(ids, px, bare, progress=False)
-    assert all(s.startswith("failed: annotate params evidence_floor_min (6 → 9)") for s in status.values()), status
+    assert all(o.failed and o.error.startswith("annotate params evidence_floor_min (6 → 9)")
+               for o in status.values()), status

@@ -20,6 +20,7 @@ from pipeline.clips import clip_job
 from pipeline.config import load_config, with_overrides
 from pipeline.layout import Layout
 from pipeline.mask_video import read_mask_png, read_mask_video, write_mask_video
+from pipeline.outcome import JobOutcome, JobState
 from pipeline.plan import load_jobs
 from pipeline import farm
 from pipeline.farm import publish_job, run_job
@@ -40,6 +41,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     proc = run_mmviad("render", "--config", str(cfg), "--out", str(out), "--no-progress")
     assert "render: 3 done" in proc.stdout, proc.stdout
     return cfg, out, scratch
+
+
+def _states(outcomes: dict[str, JobOutcome]) -> dict[str, JobState]:
+    return {jid: o.state for jid, o in outcomes.items()}
 
 
 def _defective(out: Path) -> dict:
@@ -130,7 +135,7 @@ def test_done_is_last_and_a_task_killed_while_publishing_is_redone(rendered, tmp
 
     monkeypatch.setattr(farm, "put_file", dies_after_four)
     res = run_job(job, cfg, out)
-    assert res.status == "failed" and "No space left" in res.error
+    assert res.state is JobState.FAILED and "No space left" in res.error
     assert len(calls) == 4 and not Layout(out).is_done(jid)
     assert (out / "logs" / "render" / f"{jid}.error.json").exists()
     assert not any((tmp_path / "scratch").iterdir()), "scratch not removed after a failure"
@@ -143,7 +148,7 @@ def test_done_is_last_and_a_task_killed_while_publishing_is_redone(rendered, tmp
 
     monkeypatch.setattr(farm, "put_file", records)
     res = run_job(job, cfg, out)
-    assert res.status == "done", res
+    assert res.state is JobState.DONE, res
     assert order[-1] == Layout(out).done_marker(jid) and Layout(out).done_marker(jid) not in order[:-1]
     # equal to an undisturbed publication of the same job, byte for byte (meta.json's timings aside)
     undisturbed = _published(ref, tmp_path / "undisturbed", "none")
@@ -165,19 +170,19 @@ def test_reannotation_without_frames_equals_annotation_from_frames(rendered, tmp
     assert not Layout(none).frames_dir(jid, "unmarked").exists()
     original = Layout(out).annotation(jid).read_bytes()
     # same params, forced: from the mask video and the stored scores
-    assert annotate_jobs([jid], cfg, none, progress=False, force=True) == {jid: "done"}
+    assert _states(annotate_jobs([jid], cfg, none, progress=False, force=True)) == {jid: JobState.DONE}
     assert Layout(none).annotation(jid).read_bytes() == original
     # interval-level params changed: the same file as annotating the PNG frames with those params
     changed = with_overrides(cfg, {"annotate.min_len": 4, "annotate.min_gap": 0, "annotate.min_visible_px": 6,
                                    "annotate.diff_low_ratio": 0.8}, "test")
-    assert annotate_jobs([jid], changed, frames, progress=False) == {jid: "done"}
-    assert annotate_jobs([jid], changed, none, progress=False) == {jid: "done"}
+    assert _states(annotate_jobs([jid], changed, frames, progress=False)) == {jid: JobState.DONE}
+    assert _states(annotate_jobs([jid], changed, none, progress=False)) == {jid: JobState.DONE}
     reannotated = Layout(none).annotation(jid).read_bytes()
     assert reannotated == Layout(frames).annotation(jid).read_bytes()
     assert reannotated != original, "the changed params did not change the annotation"
     # the clip index follows; the videos, encoded from the frames when the job was rendered, stay
     job = _defective(out)
-    assert clip_job(job, changed, frames) == "done" and clip_job(job, changed, none) == "done"
+    assert clip_job(job, changed, frames) is JobState.DONE and clip_job(job, changed, none) is JobState.DONE
     assert Layout(none).clip_index(jid).read_bytes() == Layout(frames).clip_index(jid).read_bytes()
     for c in json.loads(Layout(none).clip_index(jid).read_text()):
         assert (none / c["video"]).read_bytes() == (frames / c["video"]).read_bytes()
@@ -319,7 +324,7 @@ def test_a_task_killed_mid_upload_to_an_object_store_leaves_no_job_looking_compl
     assert proc.returncode == 9, proc.stderr
     assert len(store.listing()) == 6 and not store.exists(f"renders/{jid}/DONE")
     res = run_job(job, cfg, url)
-    assert res.status == "done", res
+    assert res.state is JobState.DONE, res
     undisturbed = _published(ref, tmp_path / "undisturbed", "none")
     files = _tree(undisturbed)
     assert {k for k in store.listing() if not k.startswith("logs/")} == files

@@ -179,7 +179,8 @@ def test_shards_partition_the_plan_for_any_shard_count(tmp_path):
 def test_shard_3_of_the_default_config_and_num_shards_everywhere(tmp_path, capsys):
     """`--shard 3` selects one orbit of the default config's plan (as `make render SHARD=3` asks);
     `--num-shards N` replaces the config's count in plan and the sharded stages alike."""
-    from pipeline.cli import _jobs, _setup, build_parser, main
+    from pipeline.cli import build_parser, main
+    from pipeline.commands.common import select_jobs, setup
 
     default = str(ROOT / "manifests" / "default.yaml")
     out = tmp_path / "out"
@@ -187,8 +188,8 @@ def test_shard_3_of_the_default_config_and_num_shards_everywhere(tmp_path, capsy
 
     def jobs(*extra: str) -> list[dict]:
         args = build_parser().parse_args(["annotate", "--config", default, "--out", str(out), "--no-progress", *extra])
-        cfg, o = _setup(args)
-        return _jobs(args, cfg, o)
+        cfg, o = setup(args)
+        return select_jobs(args, cfg, o)
 
     three = jobs("--shard", "3")
     assert [j["job_id"] for j in three] == [whole[3]["job_id"]] and three[0]["shard"] == 3

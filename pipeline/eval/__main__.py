@@ -7,18 +7,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import _common, _eval_args, cmd_eval
+from ..commands.common import common_args
+from ..commands.eval import eval_args, run
 from ..config import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipeline.eval", description="mmviad eval: run a baseline or "
                                 "model on a QA split and write <out>/eval/<name>/ (see `mmviad eval --help`)")
-    _common(p)
-    _eval_args(p)
+    common_args(p)
+    eval_args(p)
     args = p.parse_args(argv)
     try:
-        return cmd_eval(args)
+        return run(args)
     except ConfigError as e:
         print(f"mmviad eval: config error:\n{e}", file=sys.stderr)
         return 2

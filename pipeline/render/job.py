@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,6 +23,7 @@ import numpy as np
 from ..config import Config
 from ..io import read_json, write_json
 from ..layout import Layout
+from ..outcome import JobOutcome, JobState
 from .blender import run_blender
 from .composite import composite_marked
 from .gpu import EXIT_CONFIG, fatal_reason
@@ -32,14 +33,8 @@ PASSES = ("unmarked", "marked", "mask", "objmask")
 TWIN = "twin"   # the defect-free twin's frames (annotate.evidence: twin, defective objects only)
 
 
-@dataclass
-class JobResult:
-    job_id: str
-    status: str              # done | skipped | failed
-    seconds: float = 0.0
-    attempts: int = 0
-    error: Optional[str] = None
-    log: Optional[str] = None
+#: a render's outcome (:class:`pipeline.outcome.JobOutcome`; the name the Ray runner uses)
+JobResult = JobOutcome
 
 
 def _rss_mb() -> float | None:
@@ -145,7 +140,7 @@ def _fill_marked(stage: Path, frames: int, mode: str, has_defect: bool, twin: bo
 
 
 def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None = None,
-               placement: dict[str, Any] | None = None, logs: Path | None = None) -> JobResult:
+               placement: dict[str, Any] | None = None, logs: Path | None = None) -> JobOutcome:
     """Render one job unless it is already DONE. Never raises for a job-level failure: the error
     is returned and written to ``logs/render/<job_id>.error.json``, so the rest of the shard goes on.
 
@@ -162,12 +157,12 @@ def render_job(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] 
     out = Path(out)
     jid = job["job_id"]
     if is_done(out, jid):
-        return JobResult(jid, "skipped")
+        return JobOutcome(jid, JobState.SKIPPED)
     return with_job_lock(out, jid, lambda: render_locked(job, cfg, out, env, placement, logs),
                          Path(logs) if logs is not None else out)
 
 
-def with_job_lock(out: Path, job_id: str, work: Callable[[], JobResult], logs: Path | None = None) -> JobResult:
+def with_job_lock(out: Path, job_id: str, work: Callable[[], JobOutcome], logs: Path | None = None) -> JobOutcome:
     """Run ``work`` holding the job's exclusive lock ``renders/.locks/<job_id>.lock`` in ``out``;
     a failed result, without running it, when another process holds the lock or it cannot be made."""
     logs = Path(logs) if logs is not None else Path(out)
@@ -178,17 +173,17 @@ def with_job_lock(out: Path, job_id: str, work: Callable[[], JobResult], logs: P
     except OSError as e:  # read-only or full output folder
         msg = f"{type(e).__name__}: {e}"
         record_failure(logs, job_id, msg)
-        return JobResult(job_id, "failed", error=msg, log=str(log_path(logs, job_id)))
+        return JobOutcome.failure(job_id, msg, log=str(log_path(logs, job_id)))
     with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return JobResult(job_id, "failed", error="another process is rendering this job right now (lock held)")
+            return JobOutcome.failure(job_id, "another process is rendering this job right now (lock held)")
         return work()
 
 
 def render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, str] | None,
-                  placement: dict[str, Any] | None, logs: Path | None = None) -> JobResult:
+                  placement: dict[str, Any] | None, logs: Path | None = None) -> JobOutcome:
     """:func:`render_job` without the lock (the caller holds it): render into ``out``, logging into
     ``logs`` (default ``out``)."""
     jid = job["job_id"]
@@ -196,7 +191,7 @@ def render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, st
     logs = Path(logs) if logs is not None else Path(out)
     final = job_dir(out, jid)
     if is_done(out, jid):  # finished by another process while we waited for the lock
-        return JobResult(jid, "skipped")
+        return JobOutcome(jid, JobState.SKIPPED)
     log = log_path(logs, jid)
     stage = Layout(out).staging_dir(jid)
     attempts = 0
@@ -255,12 +250,12 @@ def render_locked(job: dict[str, Any], cfg: Config, out: Path, env: dict[str, st
                                                   "defect_faces": int(np.count_nonzero(mesh.face_mask)),
                                                   "worker_rss_mb": _rss_mb()})
         error_path(logs, jid).unlink(missing_ok=True)
-        return JobResult(jid, "done", seconds, attempts, log=str(log))
+        return JobOutcome(jid, JobState.DONE, seconds, attempts, log=str(log))
     except Exception as e:  # one broken job must not stop the shard
         msg = f"{type(e).__name__}: {e}".splitlines()[0] if str(e) else type(e).__name__
         record_failure(logs, jid, msg, attempts, traceback.format_exc())
-        return JobResult(jid, "failed", time.perf_counter() - t0, attempts, msg, str(log))
+        return JobOutcome(jid, JobState.FAILED, time.perf_counter() - t0, attempts, msg, str(log))
 
 
-def result_dict(r: JobResult) -> dict[str, Any]:
+def result_dict(r: JobOutcome) -> dict[str, Any]:
     return asdict(r)
