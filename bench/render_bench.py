@@ -91,7 +91,7 @@ def pipeline_job(job: dict, cfg: Config, work: Path, tag: str) -> dict[str, floa
     t0 = time.perf_counter()
     res = render_job(job, cfg, out)
     wall = time.perf_counter() - t0
-    if res.status != "done":
+    if res.state != "done":
         raise RuntimeError(f"pipeline job failed: {res.error}")
     t = read_json(out / "renders" / job["job_id"] / "meta.json")["timings"]
     t1 = time.perf_counter()
@@ -113,7 +113,7 @@ def throughput(jobs: list[dict], cfg: Config, work: Path, workers: int) -> float
     t0 = time.perf_counter()
     res = render_jobs(jobs, Config.model_validate(d), out, progress=False)
     wall = time.perf_counter() - t0
-    if any(r.status != "done" for r in res):
+    if any(r.state != "done" for r in res):
         raise RuntimeError(f"throughput run failed: {[r.error for r in res if r.error]}")
     ray.shutdown()  # each setting starts from a fresh local Ray
     return len(jobs) / wall * 3600
@@ -131,7 +131,7 @@ def memory_series(job: dict, cfg: Config, work: Path, n: int) -> dict[str, list[
     out = work / "memory"
     res = render_jobs(jobs, small, out, progress=False)
     ray.shutdown()
-    if any(r.status != "done" for r in res):
+    if any(r.state != "done" for r in res):
         raise RuntimeError(f"memory run failed: {[r.error for r in res if r.error]}")
     return {"blender_peak_mb": [read_json(out / "renders" / j["job_id"] / "meta.json")["peak_rss_mb"] for j in jobs],
             "worker_rss_mb": [read_json(out / "renders" / j["job_id"] / "DONE")["worker_rss_mb"] for j in jobs]}

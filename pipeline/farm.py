@@ -250,7 +250,7 @@ def _run_locked(job: dict[str, Any], cfg: Config, out: Path | str, env: dict[str
             # Another task published this job while this one rendered it: a node cut off from Ray
             # (not dead) whose job was rerun elsewhere. Publishing again would first remove the
             # finished job; it is left as it is.
-            return JobResult(jid, "skipped", time.perf_counter() - t0, res.attempts)
+            return JobOutcome(jid, JobState.SKIPPED, time.perf_counter() - t0, res.attempts)
         publish_job(Layout(root), store if store.remote else Layout(out), jid, cfg.render.keep_frames)
         res.seconds = time.perf_counter() - t0
         return res

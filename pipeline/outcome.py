@@ -27,8 +27,7 @@ class JobState(StrEnum):
 @dataclass
 class JobOutcome:
     """One job's outcome in one stage. ``state`` also takes its word (``"done"``), as a dict from a
-    Ray task or an older caller passes it. Field order is positional-compatible with the earlier
-    ``JobResult(job_id, status, seconds, attempts, error, log)``."""
+    Ray task passes it."""
 
     job_id: str
     state: JobState
@@ -39,11 +38,6 @@ class JobOutcome:
 
     def __post_init__(self) -> None:
         self.state = JobState(self.state)
-
-    @property
-    def status(self) -> JobState:
-        """The state under the name :class:`~pipeline.render.job.JobResult` gave it."""
-        return self.state
 
     @property
     def failed(self) -> bool:

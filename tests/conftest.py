@@ -118,7 +118,7 @@ def diff_render(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     res = render_jobs([j for j in load_jobs(out / "jobs.jsonl") if j["job_id"] == first], load_config(cfg), out,
                       progress=False)
-    assert [r.status for r in res] == ["done"], res
+    assert [r.state for r in res] == ["done"], res
     return cfg, out
 
 

@@ -62,7 +62,7 @@ def test_outcome_survives_the_dict_a_ray_task_returns():
     again = JobOutcome(**d)
     assert again == o and again.state is JobState.FAILED and again.failed
     # the earlier positional form and its word for the state still make the typed record
-    assert JobOutcome("j", "skipped").state is JobState.SKIPPED and JobOutcome("j", "done").status == "done"
+    assert JobOutcome("j", "skipped").state is JobState.SKIPPED and JobOutcome("j", "done").state == "done"
     with pytest.raises(ValueError):
         JobOutcome("j", "finished")
 

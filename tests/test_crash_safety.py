@@ -93,7 +93,7 @@ def test_a_second_driver_on_the_same_job_is_refused(tmp_path):
     with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         res = render_job(job, cfg, tmp_path)
-    assert res.status == "failed" and "lock" in res.error
+    assert res.state == "failed" and "lock" in res.error
     assert not (tmp_path / "renders" / ".staging" / job["job_id"]).exists()
 
 

@@ -23,7 +23,7 @@ def test_gpu_render_uses_exactly_one_optix_or_cuda_device(tmp_path):
     job = next(j for j in plan_jobs(cfg) if j["defect"])
     env = gpu_env("gpu", cfg.render.kernel_cache_dir, {"CUDA_VISIBLE_DEVICES": "0"})
     res = render_job(job, cfg, tmp_path, env)
-    assert res.status == "done", res.error
+    assert res.state == "done", res.error
     meta = json.loads((tmp_path / "renders" / job["job_id"] / "meta.json").read_text())
     assert meta["render"]["backend"] in ("OPTIX", "CUDA")
     assert len(meta["render"]["gpu_devices"]) == 1

@@ -356,5 +356,5 @@ def test_a_task_that_finishes_after_another_published_its_job_leaves_it_alone(re
 
     monkeypatch.setattr(farm, "prepare_job", meanwhile)
     res = run_job(job, cfg, out)
-    assert res.status == "skipped", res
+    assert res.state == "skipped", res
     assert {f: (out / f).read_bytes() for f in _tree(out)} == before

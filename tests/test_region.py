@@ -105,7 +105,7 @@ def _render_pair(root: Path, **render) -> tuple[Path, Path, dict]:
     dirs = {}
     for m, c in cfgs.items():
         res = render_job(job, c, root / m)
-        assert res.status == "done", res
+        assert res.state == "done", res
         dirs[m] = root / m / "renders" / job["job_id"]
     meta = json.loads((dirs["region"] / "meta.json").read_text())
     return dirs["render"], dirs["region"], meta

@@ -41,7 +41,7 @@ def test_marked_render_and_composite_give_the_same_files(tmp_path):
     job = next(j for j in plan_jobs(cfg_r) if j["defect"])
     assert job == next(j for j in plan_jobs(cfg_c) if j["defect"])
     res = {m: render_job(job, c, tmp_path / m) for m, c in (("render", cfg_r), ("composite", cfg_c))}
-    assert all(r.status == "done" for r in res.values()), res
+    assert all(r.state == "done" for r in res.values()), res
     d_r, d_c = (tmp_path / m / "renders" / job["job_id"] for m in ("render", "composite"))
     assert files(d_r) == files(d_c) and len(files(d_r)) == 4 * 20  # unmarked, marked, mask, objmask
     shown, red_votes = 0, []
@@ -77,7 +77,7 @@ def test_gpu_device_without_a_gpu_fails_loudly_and_is_recorded(tmp_path):
     job = plan_jobs(cfg)[0]
     # the test-only GPU-on-CPU fake explicitly off, whatever this shell has
     res = render_job(job, cfg, tmp_path, {"CUDA_VISIBLE_DEVICES": "", TEST_GPU_ON_CPU_ENV: "0"})
-    assert res.status == "failed" and res.attempts == 1  # a setup error is not retried
+    assert res.state == "failed" and res.attempts == 1  # a setup error is not retried
     assert "no OptiX or CUDA device" in res.error and "refusing to fall back to the CPU" in res.error
     err = json.loads(error_path(tmp_path, job["job_id"]).read_text())
     assert "no OptiX or CUDA device" in err["error"]
@@ -90,7 +90,7 @@ def test_test_only_gpu_on_cpu_switch_renders_on_the_cpu_and_says_so(tmp_path):
     cfg = tiny(device="gpu", orbit_frames=4, clip_seconds=0.4)
     job = plan_jobs(cfg)[0]
     res = render_job(job, cfg, tmp_path, {"CUDA_VISIBLE_DEVICES": "", TEST_GPU_ON_CPU_ENV: "1"})
-    assert res.status == "done", res.error
+    assert res.state == "done", res.error
     meta = json.loads((tmp_path / "renders" / job["job_id"] / "meta.json").read_text())
     assert meta["render"]["device"] == "gpu" and meta["render"]["backend"] == TEST_GPU_ON_CPU_BACKEND
     assert meta["render"]["gpu_devices"] == [] and "placement" not in meta  # no Ray task: no placement

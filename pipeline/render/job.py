@@ -33,8 +33,6 @@ PASSES = ("unmarked", "marked", "mask", "objmask")
 TWIN = "twin"   # the defect-free twin's frames (annotate.evidence: twin, defective objects only)
 
 
-#: a render's outcome (:class:`pipeline.outcome.JobOutcome`; the name the Ray runner uses)
-JobResult = JobOutcome
 
 
 def _rss_mb() -> float | None:

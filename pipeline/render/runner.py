@@ -21,7 +21,8 @@ from ..config import Config
 from .gpu import gpu_env
 from ..layout import Layout
 from ..store import Store, is_url
-from .job import JobResult, render_job
+from ..outcome import JobOutcome, JobState
+from .job import render_job
 
 
 def task_resources(cfg: Config, cores: int) -> tuple[float, int, int]:
@@ -51,8 +52,8 @@ def task_placement() -> dict[str, Any]:
             "started_at": round(time.time(), 3)}
 
 
-#: what a Ray task runs for one job: ``(job, cfg, out, env, placement) -> JobResult``
-JobTask = Callable[[dict[str, Any], Config, Path, "dict[str, str] | None", "dict[str, Any] | None"], JobResult]
+#: what a Ray task runs for one job: ``(job, cfg, out, env, placement) -> JobOutcome``
+JobTask = Callable[[dict[str, Any], Config, Path, "dict[str, str] | None", "dict[str, Any] | None"], JobOutcome]
 
 
 def _remote_render(job: dict[str, Any], cfg_json: dict[str, Any], out: str, task: JobTask = render_job) -> dict[str, Any]:
@@ -90,7 +91,7 @@ def _start_local_ray(ray: Any, cores: int) -> None:
 
 
 def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progress: bool = True,
-                task: JobTask = render_job) -> list[JobResult]:
+                task: JobTask = render_job) -> list[JobOutcome]:
     """Run ``task`` for each of ``jobs`` not yet ``DONE``, one Ray task per job, and return one result
     per job, in job order. ``task`` renders by default; ``mmviad render`` passes the farm's per-job
     task (:func:`pipeline.farm.run_jobs`), which also takes an object-store URL for ``out``."""
@@ -99,7 +100,7 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progre
     store = Store(out)
     out = store.url if store.remote else Path(store.url)
     keys = Layout(".")
-    results: dict[str, JobResult] = {j["job_id"]: JobResult(j["job_id"], "skipped") for j in jobs
+    results: dict[str, JobOutcome] = {j["job_id"]: JobOutcome(j["job_id"], JobState.SKIPPED) for j in jobs
                                      if store.exists(keys.done_marker(j["job_id"]).as_posix())}
     todo = [j for j in jobs if j["job_id"] not in results]
     if todo:
@@ -118,7 +119,7 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progre
                 store.put_bytes((json.dumps({"job_id": j["job_id"], "error": msg, "attempts": 0}, sort_keys=True,
                                            indent=1) + "\n").encode(),
                                 keys.error_file("render", j["job_id"]).as_posix())
-                results[j["job_id"]] = JobResult(j["job_id"], "failed", error=msg)
+                results[j["job_id"]] = JobOutcome.failure(j["job_id"], msg)
             return [results[j["job_id"]] for j in jobs]
         cpus, threads, _ = task_resources(cfg, cores)
         cfg_json = cfg.model_dump(mode="json")
@@ -132,9 +133,9 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progre
                 for ref in ready:
                     jid = pending.pop(ref)
                     try:
-                        results[jid] = JobResult(**ray.get(ref))
+                        results[jid] = JobOutcome(**ray.get(ref))
                     except Exception as e:  # the task itself died (worker lost twice)
-                        results[jid] = JobResult(jid, "failed", error=f"Ray task failed: {type(e).__name__}: {e}")
-                    bar.set_postfix_str(f"{jid}: {results[jid].status}")
+                        results[jid] = JobOutcome.failure(jid, f"Ray task failed: {type(e).__name__}: {e}")
+                    bar.set_postfix_str(f"{jid}: {results[jid].state}")
                     bar.update(1)
     return [results[j["job_id"]] for j in jobs]
