@@ -38,14 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .layout import Layout
+from .io import atomic_copy
+from .layout import KEYS, Layout
 from .mask_video import write_mask_video
 from .outcome import JobOutcome, JobState
 from .render.job import PASSES, TWIN, log_path, record_failure, render_locked, with_job_lock
 from .store import Store
-
-#: the dataset's layout relative to its root: the keys of an object-store output
-KEYS = Layout(".")
 
 #: the PNG passes published for each ``render.keep_frames``
 KEEP_FRAMES: dict[str, tuple[str, ...]] = {"none": (), "mask": ("mask", "objmask"), "all": PASSES + (TWIN,)}
@@ -83,22 +81,13 @@ def same_filesystem(a: Path, b: Path) -> bool:
 def put_file(src: Path, dst: Path, move: bool) -> None:
     """Place ``src`` at ``dst`` atomically: readers see the old file or the whole new one, never a part.
 
-    ``move`` (same filesystem): ``os.replace``, itself atomic. Otherwise a copy to a temp name next to
-    ``dst`` (``.<name>.<pid>.tmp``), flushed to disk, then renamed onto ``dst``."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if move:
-        os.replace(src, dst)
+    ``move`` (same filesystem): ``os.replace``, itself atomic. Otherwise :func:`pipeline.io.atomic_copy`
+    (a temp name next to ``dst``, flushed to disk, then renamed onto ``dst``)."""
+    if not move:
+        atomic_copy(src, dst)
         return
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        with open(src, "rb") as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo, 1 << 20)
-            fo.flush()
-            os.fsync(fo.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
 
 
 def remove_path(path: Path) -> None:

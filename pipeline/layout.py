@@ -167,3 +167,8 @@ class Layout:
     def error_file(self, stage: str, job_id: str) -> Path:
         """``logs/<stage>/<job_id>.error.json``: the structured error of a failed job."""
         return self.root / "logs" / validate_id(stage, "stage") / f"{validate_id(job_id, 'job_id')}.error.json"
+
+
+#: the layout relative to the dataset root: ``KEYS.done_marker(j).as_posix()`` is the key of a file
+#: in an object store (:class:`pipeline.store.Store`)
+KEYS = Layout(".")

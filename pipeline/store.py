@@ -115,18 +115,10 @@ class Store:
         dest = self.path(key)
         if self.remote:
             self.fs.put_file(os.fspath(local), dest)
-            return
-        import shutil
+        else:
+            from .io import atomic_copy
 
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{dest}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            shutil.copyfile(local, tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            atomic_copy(local, dest)
 
     def put_bytes(self, data: bytes, key: str) -> None:
         """Write ``data`` to ``key`` whole or not at all."""

@@ -33,8 +33,6 @@ PASSES = ("unmarked", "marked", "mask", "objmask")
 TWIN = "twin"   # the defect-free twin's frames (annotate.evidence: twin, defective objects only)
 
 
-
-
 def _rss_mb() -> float | None:
     """Resident memory of this (long-lived Ray worker) process, to show it stays flat across jobs."""
     try:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from .gpu import gpu_env
-from ..layout import Layout
+from ..layout import KEYS
 from ..store import Store, is_url
 from ..outcome import JobOutcome, JobState
 from .job import render_job
@@ -99,9 +99,8 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progre
 
     store = Store(out)
     out = store.url if store.remote else Path(store.url)
-    keys = Layout(".")
     results: dict[str, JobOutcome] = {j["job_id"]: JobOutcome(j["job_id"], JobState.SKIPPED) for j in jobs
-                                     if store.exists(keys.done_marker(j["job_id"]).as_posix())}
+                                     if store.exists(KEYS.done_marker(j["job_id"]).as_posix())}
     todo = [j for j in jobs if j["job_id"] not in results]
     if todo:
         address = os.environ.get("RAY_ADDRESS")
@@ -118,7 +117,7 @@ def render_jobs(jobs: list[dict[str, Any]], cfg: Config, out: Path | str, progre
             for j in todo:
                 store.put_bytes((json.dumps({"job_id": j["job_id"], "error": msg, "attempts": 0}, sort_keys=True,
                                            indent=1) + "\n").encode(),
-                                keys.error_file("render", j["job_id"]).as_posix())
+                                KEYS.error_file("render", j["job_id"]).as_posix())
                 results[j["job_id"]] = JobOutcome.failure(j["job_id"], msg)
             return [results[j["job_id"]] for j in jobs]
         cpus, threads, _ = task_resources(cfg, cores)
