@@ -88,10 +88,20 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def _one_blas_thread() -> None:
+    """Limit numpy's BLAS to one thread in this process. The planning processes already fill the
+    cores; BLAS threads that spin waiting for a core held by another process cost about 40 % more
+    CPU time for the same result (docs/performance.md, "Planning")."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 def _quiet_worker() -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool; the workers must not each
     # print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _one_blas_thread()
 
 
 def _run_task(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, root: Path | None,
@@ -148,10 +158,13 @@ def run_objects(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, units: Seque
         # A spawned worker costs ~2 s to start: by default only when each gets 4+ objects.
         workers = max(1, min(workers, len(todo)) if workers else min(default_workers(), len(todo) // 4))
         if workers == 1:
-            for item in todo:
-                for key, text in _run_task(fn, cfg, cache.root, [item]):
-                    texts[key] = text
-                bar.update(1)
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1):
+                for item in todo:
+                    for key, text in _run_task(fn, cfg, cache.root, [item]):
+                        texts[key] = text
+                    bar.update(1)
         else:
             _run_pool(fn, cfg, cache, todo, group, workers, texts, bar)
     finally:

@@ -28,6 +28,7 @@ What the mask means (the face mask is what Blender paints red):
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -37,8 +38,8 @@ from scipy.spatial import cKDTree
 
 from ..ids import DEFECT_TYPES
 from . import csg
-from .geometry import (connected_patch, is_visible, local_frame, mean_edge, mesh_edges, orbit_facing, per_mesh,
-                       ray_hits, refine)
+from .geometry import (MeshMemo, boundary_keys, connected_patch, is_visible, local_frame, mean_edge, mesh_edges,
+                       orbit_facing, per_mesh, ray_hits, refine)
 from .mesh import DefectMesh
 
 SUPPORTED = DEFECT_TYPES
@@ -314,9 +315,12 @@ def _polyline_distance(uv: np.ndarray, path: np.ndarray) -> tuple[np.ndarray, np
     ab = b - a
     L = np.linalg.norm(ab, axis=1)
     cum = np.concatenate([[0.0], np.cumsum(L)])
-    t = np.clip(np.einsum("pij,ij->pi", uv[:, None, :] - a[None], ab) / np.maximum(L ** 2, 1e-18), 0, 1)
-    closest = a[None] + t[..., None] * ab[None]
-    d = np.linalg.norm(uv[:, None, :] - closest, axis=2)
+    # (points × segments) arrays, x and y apart: no (P, S, 2) temporaries (the hot loop of a groove)
+    u, w = uv[:, 0:1], uv[:, 1:2]
+    t = np.clip(((u - a[:, 0]) * ab[:, 0] + (w - a[:, 1]) * ab[:, 1]) / np.maximum(L ** 2, 1e-18), 0, 1)
+    dx = u - (a[:, 0] + t * ab[:, 0])
+    dy = w - (a[:, 1] + t * ab[:, 1])
+    d = np.sqrt(dx * dx + dy * dy)
     k = np.argmin(d, axis=1)
     rows = np.arange(len(uv))
     s = (cum[k] + t[rows, k] * L[k]) / max(cum[-1], 1e-18)
@@ -344,12 +348,6 @@ def _path_distance(points: np.ndarray, c: np.ndarray, t: np.ndarray, b: np.ndarr
     return best, taper
 
 
-def _boundary_edges(faces: np.ndarray) -> set[tuple[int, int]]:
-    e = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    u, n = np.unique(e, axis=0, return_counts=True)
-    return set(map(tuple, u[n == 1]))
-
-
 def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
     """Crack (V groove) or scratch (shallow U): refine along the paths, then sink the vertices
     within the half-width along their (interpolated original) normals. All the work happens on the
@@ -369,23 +367,23 @@ def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
     d_all, _ = _path_distance(cen[local], c, t, b, paths)
     local[np.flatnonzero(local)[d_all > p.radius + 8 * edge]] = False
     f, rest = faces[local], faces[~local]
-    border = _boundary_edges(f)
+    border = boundary_keys(f)
     origin = np.arange(len(v))
     for level in range(_levels(edge, p.radius)):
         margin = 2.5 * edge / 2 ** level
         near = (np.linalg.norm(v - c, axis=1) < reach + margin) & (nrm @ n0 > GROOVE_SPREAD - 0.1)
-        d, _ = _path_distance(v[f].mean(axis=1), c, t, b, paths)
-        select = near[f].all(axis=1) & (d < p.radius + margin)
+        select = near[f].all(axis=1)
+        d, _ = _path_distance(v[f[select]].mean(axis=1), c, t, b, paths)  # only where it can matter
+        select[select] = d < p.radius + margin
         if not select.any():
             break
         v, f, nrm, parent = refine(v, f, nrm, select)
         origin = np.where(parent >= 0, origin[np.maximum(parent, 0)], -1)
-    if not border <= _boundary_edges(f):
+    if not np.isin(border, boundary_keys(f), assume_unique=True).all():
         raise RuntimeError(f"{p.kind} refinement reached the border of its local patch (object too small "
                            f"for a groove of {p.radius:.4f}?)")
-    work = trimesh.Trimesh(v, f, process=False)
     dist = np.linalg.norm(v - c, axis=1)
-    patch = connected_patch(work, (dist < reach) & (nrm @ n0 > GROOVE_SPREAD), p.center)
+    patch = connected_patch(f, (dist < reach) & (nrm @ n0 > GROOVE_SPREAD), p.center)
     idx = np.flatnonzero(patch)
     best, taper = _path_distance(v[idx], c, t, b, paths)
     x = np.minimum(best / p.radius, 1.0)
@@ -501,10 +499,28 @@ def apply_defect(mesh: trimesh.Trimesh, params: DefectParams) -> DefectMesh:
                          f"{len(mesh.vertices)} vertices")
     if not (params.radius > 0 and np.isfinite(params.depth)):
         raise ValueError(f"defect_params: radius must be > 0 and depth finite (got {params.radius}, {params.depth})")
+    if params.kind not in SUPPORTED:
+        raise ValueError(f"unknown defect type {params.kind!r} (have: {', '.join(SUPPORTED)})")
+    return _CUTS.get(mesh, json.dumps(params.to_json(), sort_keys=True), lambda: _read_only(_cut(mesh, params)))
+
+
+# The last cuts: planning cuts a defect at each calibration step and again, with the chosen
+# parameters, to predict the orbit's visibility (and the render stage a third time). The same mesh
+# and parameters give the same cut, so the last few are kept (a few MB each).
+_CUTS = MeshMemo(8)
+
+
+def _cut(mesh: trimesh.Trimesh, params: DefectParams) -> DefectMesh:
     if params.kind in ("crack", "scratch"):
         return _groove(mesh, params)
     if params.kind in ("bulge", "concavity"):
         return _dent(mesh, params)
-    if params.kind in REMOVING:
-        return _remove(mesh, params)
-    raise ValueError(f"unknown defect type {params.kind!r} (have: {', '.join(SUPPORTED)})")
+    return _remove(mesh, params)
+
+
+def _read_only(dm: DefectMesh) -> DefectMesh:
+    """A shared cut must not be changed in place by one of its users."""
+    for a in (dm.vertices, dm.faces, dm.vertex_mask, dm.face_mask, dm.origin):
+        if a is not None:
+            a.flags.writeable = False
+    return dm

@@ -15,27 +15,38 @@ from scipy.sparse.csgraph import connected_components
 CAMERA_ELEVATION_DEG = 15.0
 
 
+class MeshMemo:
+    """Values computed from a mesh, kept while the mesh object and its content stay the same: keyed
+    by the mesh object and checked against its content hash (trimesh tracks changes to its arrays),
+    so a changed mesh gets fresh values. At most ``size`` values, least recently used dropped."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._memo: "OrderedDict[tuple[int, str], tuple[trimesh.Trimesh, int, Any]]" = OrderedDict()
+
+    def get(self, mesh: trimesh.Trimesh, what: str, build: Callable[[], Any]) -> Any:
+        """``build()`` for ``mesh`` and ``what``, computed once (treat the value as read-only)."""
+        key, h = (id(mesh), what), hash(mesh)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is mesh and hit[1] == h:
+            self._memo.move_to_end(key)
+            return hit[2]
+        value = build()
+        self._memo[key] = (mesh, h, value)  # holding the mesh keeps its id from being reused
+        while len(self._memo) > self.size:
+            self._memo.popitem(last=False)
+        return value
+
+
 # Per-mesh values that are costly to rebuild and used for every object of a category (the
-# library mesh's Manifold, KD-tree, triangle edges, sharp vertices): keyed by the mesh object and
-# checked against its content hash (trimesh tracks changes to its arrays), so a changed mesh gets
-# fresh values.
-_MEMO: "OrderedDict[tuple[int, str], tuple[trimesh.Trimesh, int, Any]]" = OrderedDict()
-_MEMO_SIZE = 64
+# library mesh's Manifold, KD-tree, triangle edges, sharp vertices).
+_PER_MESH = MeshMemo(64)
 
 
 def per_mesh(mesh: trimesh.Trimesh, what: str, build: Callable[[], Any]) -> Any:
     """``build()`` for ``mesh``, computed once while the mesh and its content stay the same (treat
     the value as read-only)."""
-    key, h = (id(mesh), what), hash(mesh)
-    hit = _MEMO.get(key)
-    if hit is not None and hit[0] is mesh and hit[1] == h:
-        _MEMO.move_to_end(key)
-        return hit[2]
-    value = build()
-    _MEMO[key] = (mesh, h, value)  # holding the mesh keeps its id from being reused
-    while len(_MEMO) > _MEMO_SIZE:
-        _MEMO.popitem(last=False)
-    return value
+    return _PER_MESH.get(mesh, what, build)
 
 
 def triangle_edges(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,15 +114,16 @@ def local_frame(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return n, t, np.cross(n, t)
 
 
-def connected_patch(mesh: trimesh.Trimesh, candidate: np.ndarray, center: int) -> np.ndarray:
-    """The part of the boolean vertex set ``candidate`` connected (through mesh edges inside it) to ``center``."""
+def connected_patch(faces: np.ndarray, candidate: np.ndarray, center: int) -> np.ndarray:
+    """The part of the boolean vertex set ``candidate`` connected (through edges of ``faces`` inside
+    it) to ``center``."""
     cand = candidate.copy()
     cand[center] = True
-    e = mesh.edges_unique
-    keep = cand[e[:, 0]] & cand[e[:, 1]]
-    e = e[keep]
-    n = len(mesh.vertices)
-    g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    f = np.asarray(faces, dtype=np.int64)
+    a, b = f.ravel(), f[:, [1, 2, 0]].ravel()  # every face edge (an edge twice is still one link)
+    keep = cand[a] & cand[b]
+    n = len(cand)
+    g = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
     _, labels = connected_components(g, directed=False)
     return cand & (labels == labels[center])
 
@@ -124,6 +136,29 @@ def mean_edge(mesh: trimesh.Trimesh) -> float:
     return float(mesh.edges_unique_length.mean())
 
 
+# Edge keys: an undirected edge (a, b), a < b, as the one integer a·2³² + b. Sorting keys sorts the
+# edges lexicographically, and np.unique on keys is several times faster than on (a, b) rows.
+_KEY_SHIFT = 32
+
+
+def edge_keys(faces: np.ndarray) -> np.ndarray:
+    """The key of each face's edges ab, bc, ca, in that order (``3F`` keys); vertex ids must be < 2³¹."""
+    f = np.asarray(faces, dtype=np.int64)
+    a, b = f.ravel(), f[:, [1, 2, 0]].ravel()
+    return (np.minimum(a, b) << _KEY_SHIFT) | np.maximum(a, b)
+
+
+def edge_ends(keys: np.ndarray) -> np.ndarray:
+    """``(E, 2)`` vertex ids (a < b) of edge keys."""
+    return np.stack([keys >> _KEY_SHIFT, keys & ((1 << _KEY_SHIFT) - 1)], axis=1)
+
+
+def boundary_keys(faces: np.ndarray) -> np.ndarray:
+    """Sorted keys of the edges that only one face has (the border of an open patch)."""
+    keys, counts = np.unique(edge_keys(faces), return_counts=True)
+    return keys[counts == 1]
+
+
 def refine(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, select: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split the selected faces 1 → 4 at their edge midpoints, keeping the mesh conforming (no
@@ -133,8 +168,8 @@ def refine(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, select:
     refined surface is the original surface), get the normalized mean of their edge's end normals,
     and ``parent`` is the old index of each vertex or -1 for a new one. Face orientation is kept."""
     f = np.asarray(faces, dtype=np.int64)
-    e = np.sort(f[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    uniq, inv = np.unique(e, axis=0, return_inverse=True)
+    keys, inv = np.unique(edge_keys(f), return_inverse=True)
+    uniq = edge_ends(keys)
     inv = inv.reshape(-1, 3)                       # face → its edges (ab, bc, ca)
     split = np.zeros(len(uniq), bool)
     split[inv[np.asarray(select, bool)].ravel()] = True
