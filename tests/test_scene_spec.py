@@ -110,3 +110,93 @@ def test_the_scene_spec_module_needs_only_the_standard_library() -> None:
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "[]"
     assert set(PARTS) >= {"", "camera", "render"} and "lens_mm" in field_names(PARTS["camera"])
+
+
+# --- goldens: the scene.json of a few varied jobs, written by the render stage before the looks
+# were typed (tests/fixtures/scene_spec/); every material group, environment kind (named and file
+# HDRIs, photo and backdrop, both sky models, gradient and uniform backgrounds), floor pattern,
+# normal and defective jobs, with and without depth of field and the twin pass.
+
+GOLDENS = ROOT / "tests" / "fixtures" / "scene_spec"
+HDRI_FILE = "loft.hdr"   # an hdri_dir file (its contents are never read on the host)
+
+
+def _golden_cfg(name: str, hdri_dir: Path) -> Config:
+    """The plan config a golden's job comes from: the default config, its scene replaced by the
+    paper manifest's looks, or pinned to the floors and environments the other two do not draw.
+    Six-frame orbits keep the goldens small."""
+    import yaml
+
+    base = load_config(ROOT / "manifests" / "default.yaml").model_dump()
+    base["objects"].update(objects_per_category=2 if name != "extra" else 1)
+    base["render"].update(orbit_frames=6, clip_seconds=0.2)
+    if name == "paper":
+        base["scene"].update(yaml.safe_load((ROOT / "manifests" / "mmviad.yaml").read_text())["scene"])
+    elif name == "extra":
+        base["scene"].update(floors=["antislip_vinyl", "woven_mat"], environments=["sky_overcast", "studio_white_cyc"],
+                             hdri_dir=str(hdri_dir), hdri_share=0.5)
+    return Config.model_validate(base)
+
+
+def _placeholders(spec: dict, hdri_dir: Path) -> dict:
+    """``spec`` with the machine's HDRI folders written as ``<blender_hdri>`` and ``<hdri_dir>``."""
+    from pipeline.scenery.catalog import bundled_hdri_dir
+
+    text = json.dumps(spec)
+    for folder, tag in ((bundled_hdri_dir(), "<blender_hdri>"), (hdri_dir.resolve(), "<hdri_dir>")):
+        if folder is not None:
+            text = text.replace(json.dumps(str(folder))[1:-1], tag)
+    return json.loads(text)
+
+
+def render_stage_specs(names: list[str], hdri_dir: Path) -> dict[tuple[str, str], dict]:
+    """(config, job id) → the render stage's scene.json of every job those configs plan (a
+    defective job of ``default`` and ``paper`` with the twin pass), HDRI folders as placeholders."""
+    hdri_dir.mkdir(parents=True, exist_ok=True)
+    (hdri_dir / HDRI_FILE).write_bytes(b"")
+    out = {}
+    for name in names:
+        cfg = _golden_cfg(name, hdri_dir)
+        for job in plan_jobs(cfg, progress=False, workers=1):
+            tw = Path("/s/twin.npz") if job["defect"] and name != "extra" else None
+            spec = scene_spec(job, cfg, build_mesh(job, cfg), Path("/s/object.npz"), Path("/s"), tw)
+            out[(name, job["job_id"])] = _placeholders(spec, hdri_dir)
+    return out
+
+
+def _golden_files() -> list[Path]:
+    return sorted(GOLDENS.glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def goldens() -> dict[tuple[str, str], dict]:
+    """(config, job id) → golden scene.json; the file is ``<config>__<job_id>.json``."""
+    return {tuple(p.stem.split("__", 1)): json.loads(p.read_text()) for p in _golden_files()}
+
+
+def test_the_goldens_cover_every_look_kind(goldens) -> None:
+    specs = list(goldens.values())
+    groups = {s["material"]["group"] for s in specs}
+    assert groups == {p.stem for p in (ROOT / "assets" / "materials").glob("*.yaml")}
+    assert {s["floor"]["pattern"] for s in specs} >= {"noise", "brick", "stone", "tread", "blotch", "weave", "checker",
+                                                      "voronoi"}
+    envs = {(s["environment"]["kind"], "image" in s["environment"], s["environment"].get("camera_sees")) for s in specs}
+    assert envs >= {("hdri", True, "photo"), ("hdri", True, "backdrop"), ("hdri", False, "photo"),
+                    ("sky", False, None), ("studio", False, None), ("indoor", False, None)}
+    assert {s["environment"].get("sky_type") for s in specs} >= {"SINGLE_SCATTERING", "PREETHAM"}
+    assert {s["has_defect"] for s in specs} == {True, False} and any("twin_mesh" in s for s in specs)
+    assert any("dof" in s["camera"] for s in specs) and any("dof" not in s["camera"] for s in specs)
+    assert sum(p.stat().st_size for p in _golden_files()) < 150_000
+
+
+def test_the_render_stage_writes_the_goldens(goldens, tmp_path) -> None:
+    """The render stage's scene.json of each golden job, key for key and number for number."""
+    got = render_stage_specs(sorted({c for c, _ in goldens}), tmp_path / "hdri")
+    for key, want in goldens.items():
+        assert key in got, f"{key}: no longer planned"
+        assert json.dumps(got[key], sort_keys=True, indent=1) == json.dumps(want, sort_keys=True, indent=1), key
+
+
+def test_every_golden_round_trips(goldens) -> None:
+    for key, g in goldens.items():
+        assert SceneSpec.from_json(g, str(key)).to_json() == g, key
