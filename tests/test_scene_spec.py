@@ -15,7 +15,8 @@ from pipeline.config import Config, load_config
 from pipeline.plan import plan_jobs
 from pipeline.render.region import margin_px
 from pipeline.render.scene import DEFECT_PAINT, build_mesh, camera_path, scene_spec
-from pipeline.scene_spec import PARTS, SENSOR_WIDTH_MM, SceneSpec, SpecError, field_names
+from pipeline.scene_spec import PARTS, SENSOR_WIDTH_MM, Background, Floor, HdriEnvironment, Light, Material, \
+    RigEnvironment, SceneSpec, SkyEnvironment, SpecError, field_names
 from pipeline.scenery.spec import resolve_look
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,3 +201,81 @@ def test_the_render_stage_writes_the_goldens(goldens, tmp_path) -> None:
 def test_every_golden_round_trips(goldens) -> None:
     for key, g in goldens.items():
         assert SceneSpec.from_json(g, str(key)).to_json() == g, key
+
+
+def test_the_looks_read_back_typed(goldens) -> None:
+    """Each look block becomes its part; an environment the shape its ``kind`` names."""
+    shapes = {"hdri": HdriEnvironment, "sky": SkyEnvironment, "studio": RigEnvironment, "indoor": RigEnvironment}
+    for key, g in goldens.items():
+        spec = SceneSpec.from_json(g)
+        assert isinstance(spec.material, Material) and isinstance(spec.floor, Floor), key
+        env = spec.environment
+        assert type(env) is shapes[g["environment"]["kind"]], key
+        assert all(isinstance(li, Light) for li in env.lights) and len(env.lights) == len(g["environment"]["lights"])
+        assert spec.material.roughness == g["material"]["roughness"] and spec.floor.z == g["floor"]["z"]
+        if isinstance(env, RigEnvironment):
+            assert isinstance(env.background, Background) and env.background.type == g["environment"]["background"]["type"]
+            assert env.lights[0].energy == g["environment"]["lights"][0]["energy"]
+        if isinstance(env, HdriEnvironment):
+            assert env.file == g["environment"]["file"] and (env.backdrop is None) == (env.camera_sees == "photo")
+
+
+def _golden(goldens, pred) -> dict:
+    return copy.deepcopy(next(g for g in goldens.values() if pred(g)))
+
+
+def test_absent_optional_look_keys_read_as_blenders_old_defaults(goldens) -> None:
+    """The defaults Blender's builders applied to an absent key (``m.get("coat", 0.0)``) are now the
+    parts' field defaults."""
+    g = _golden(goldens, lambda g: g["environment"]["kind"] == "sky")
+    for k in ("coat", "sheen", "pattern", "wave_type", "bump", "pattern_seed", "roughness_var", "scuffs"):
+        del g["material"][k]
+    for k in ("detail", "metallic", "bump", "grain", "pattern_seed", "roughness_var", "scuffs", "stains", "cover",
+              "enabled"):
+        del g["floor"][k]
+    for k in ("sky_type", "air_density", "aerosol_density", "turbidity", "sun_strength", "sun_angle_deg", "lights"):
+        del g["environment"][k]
+    spec = SceneSpec.from_json(g)
+    m, f, e = spec.material, spec.floor, spec.environment
+    assert (m.coat, m.sheen, m.pattern, m.wave_type, m.bump, m.pattern_seed, m.roughness_var, m.scuffs) == \
+        (0.0, 0.0, "none", "BANDS", 0.0, 0.0, 0.0, 0.0)
+    assert (f.detail, f.metallic, f.bump, f.grain, f.pattern_seed, f.roughness_var, f.scuffs, f.stains, f.cover,
+            f.enabled) == (4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, True)
+    assert (e.sky_type, e.air_density, e.aerosol_density, e.turbidity, e.sun_strength, e.sun_angle_deg, e.lights) == \
+        ("SINGLE_SCATTERING", 1.0, 1.0, 2.5, 2.0, 3.0, [])
+
+
+def _kind(k: str):
+    return lambda g: g["environment"]["kind"] == k
+
+
+@pytest.mark.parametrize("pick, edit, message", [
+    (_kind("sky"), lambda s: s["material"].update(coat="high"), "material.coat: expected a finite number, got 'high'"),
+    (_kind("sky"), lambda s: s["material"].update(gloss=0.5), "material.gloss: unknown field"),
+    (_kind("sky"), lambda s: s["material"].pop("metallic"), "material.metallic: missing"),
+    (_kind("sky"), lambda s: s["material"].update(base_color=[0.5, 0.5]), "material.base_color: expected 3 numbers, got 2"),
+    (_kind("sky"), lambda s: s["floor"].update(enabled="yes"), "floor.enabled: expected true or false, got 'yes'"),
+    (_kind("sky"), lambda s: s["floor"].update(offset=[1.0]), "floor.offset: expected 2 numbers, got 1"),
+    (lambda g: g["floor"]["pattern"] == "brick", lambda s: s["floor"].pop("row_height"),
+     "floor.row_height: missing (pattern 'brick' needs it)"),
+    (_kind("sky"), lambda s: s["environment"].update(kind="moon"),
+     "environment.kind: expected one of hdri, indoor, sky, studio, got 'moon'"),
+    (_kind("sky"), lambda s: s["environment"].pop("kind"), "environment.kind: missing"),
+    (_kind("sky"), lambda s: s["environment"].update(sun_strength=True),
+     "environment.sun_strength: expected a finite number, got True"),
+    (_kind("hdri"), lambda s: s["environment"].update(sun_strength=2.0), "environment.sun_strength: unknown field"),
+    (lambda g: g["environment"].get("camera_sees") == "backdrop", lambda s: s["environment"].pop("backdrop"),
+     "environment.backdrop: missing (camera_sees 'backdrop' needs it)"),
+    (_kind("studio"), lambda s: s["environment"]["lights"][0].update(energy=None),
+     "environment.lights[0].energy: expected a finite number, got None"),
+    (_kind("studio"), lambda s: s["environment"]["background"].update(type="radial"),
+     "environment.background.type: expected gradient or uniform, got 'radial'"),
+    (_kind("indoor"), lambda s: s["environment"]["background"].pop("color"),
+     "environment.background.color: missing (type 'uniform' needs it)"),
+])
+def test_a_bad_look_names_the_field(goldens, pick, edit, message) -> None:
+    raw = _golden(goldens, pick)
+    edit(raw)
+    with pytest.raises(SpecError) as e:
+        SceneSpec.from_json(raw, "scene.json")
+    assert str(e.value) == f"scene.json: {message}", str(e.value)
