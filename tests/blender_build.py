@@ -3,7 +3,7 @@ build each case's look or scene with the real Blender builders of ``blender_scri
 process (nothing is rendered) and record what Blender made of it, or the error.
 
 A case is ``{"id", "kind": "material" | "floor" | "environment" | "scene", "value"}``; ``value`` is a
-resolved look (as in ``scene.json``) or, for ``scene``, a whole scene spec.
+resolved look (as in ``scene.json``; read back as its typed part) or, for ``scene``, a whole scene spec.
 """
 
 from __future__ import annotations
@@ -20,22 +20,22 @@ import bpy  # noqa: E402
 
 import looks  # noqa: E402
 import scene_build  # noqa: E402
-from pipeline.scene_spec import SceneSpec  # noqa: E402
+from pipeline.scene_spec import Environment, Floor, Material, SceneSpec  # noqa: E402
 
 
 def _build(case: dict) -> dict:
     scene_build.reset()
     kind, v = case["kind"], case["value"]
     if kind == "material":
-        mat = looks.object_material("body", v)
+        mat = looks.object_material("body", Material.from_json(v, "material"))
         nodes = [n.bl_idname for n in mat.node_tree.nodes]
         return {"nodes": len(nodes), "has_output": "ShaderNodeOutputMaterial" in nodes,
                 "has_bsdf": "ShaderNodeBsdfPrincipled" in nodes}
     if kind == "floor":
-        looks.build_floor(v)
+        looks.build_floor(Floor.from_json(v, "floor"))
         return {"meshes": sorted(o.name for o in bpy.data.objects if o.type == "MESH")}
     if kind == "environment":
-        looks.build_environment(v)
+        looks.build_environment(Environment.from_json(v, "environment"))
         return {"world": bpy.context.scene.world is not None,
                 "lights": sorted(o.data.type for o in bpy.data.objects if o.type == "LIGHT")}
     spec = SceneSpec.from_json(v)

@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 from ..config import Config
 from ..objects import DefectMesh
-from ..scene_spec import SENSOR_FIT, SENSOR_WIDTH_MM, Camera, CameraFrame, DepthOfField, Paint, Region, \
-    RenderSettings, SceneSpec
+from ..scene_spec import SENSOR_FIT, SENSOR_WIDTH_MM, Camera, CameraFrame, DepthOfField, Environment, Floor, \
+    Material, Paint, Region, RenderSettings, SceneSpec
 from ..scenery.meshes import build_mesh, build_meshes, build_twin
 from ..scenery.orbit import camera_frames
 from ..scenery.spec import resolve_look
@@ -58,8 +58,9 @@ def scene_spec(job: dict[str, Any], cfg: Config, mesh: DefectMesh, mesh_path: Pa
     cam = raw["camera"]
     spec = SceneSpec(
         job_id=raw["job_id"], mesh=raw["mesh"], output=raw["output"], has_defect=raw["has_defect"],
-        marked=raw["marked"], region=Region(**raw["region"]), material=raw["material"],
-        defect_material=Paint(**raw["defect_material"]), floor=raw["floor"], environment=raw["environment"],
+        marked=raw["marked"], region=Region(**raw["region"]), material=Material.from_json(raw["material"], "material"),
+        defect_material=Paint(**raw["defect_material"]), floor=Floor.from_json(raw["floor"], "floor"),
+        environment=Environment.from_json(raw["environment"], "environment"),
         camera=Camera(lens_mm=cam["lens_mm"], sensor_width_mm=SENSOR_WIDTH_MM, sensor_fit=SENSOR_FIT,
                       frames=[CameraFrame(**f) for f in cam["frames"]],
                       dof=DepthOfField(**cam["dof"]) if "dof" in cam else None),
