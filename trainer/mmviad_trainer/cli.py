@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = args.run_dir
     if args.cmd == "traces":
         cfg = load_config(args.config)
-        rows = prepare_rows(cfg, args.data, Path(run_dir or args.data / "train" / cfg["name"]), not args.no_progress)
+        rows = prepare_rows(cfg, args.data, Path(run_dir or args.data / "train" / cfg.name), not args.no_progress)
         print(f"{len(rows['sft'])} SFT rows with traces, {len(rows['grpo'])} GRPO rows")
         return 0
     stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
@@ -79,7 +79,7 @@ def _config_command(check: Path | None, markdown: bool) -> int:
         except (OSError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        print(yaml.safe_dump(cfg.as_json(), sort_keys=False), end="")
         return 0
     if markdown:
         print(explain_markdown())

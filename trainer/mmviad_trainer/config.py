@@ -4,32 +4,44 @@ Every field has a type, a default and a help text (``mmviad-train config`` lists
 README's config table is the same listing). Validation is strict, as for the pipeline's records:
 an unknown key, a value of the wrong type (no ``"8"`` for 8, no ``true`` for 1) or a broken rule
 fails with one line naming the file and the field. A section left out, or a key left out of a
-section, takes its default; a mapping in a free-form field (``args``, ``lora``, ``temporal``,
-``teacher``, ``tiny_size``) replaces the default as a whole and is checked where it is used.
+section, takes its default; a mapping in a free-form field (``args``, ``temporal``, ``tiny_size``)
+replaces the default as a whole and is checked where it is used. ``teacher`` and ``*.lora`` are
+typed sections too (:class:`TeacherConfig`, :class:`LoraSettings`).
 
 ``sft.args`` and ``grpo.args`` are passed to TRL's ``SFTConfig`` / ``GRPOConfig`` as they are, so
 every TRL option is available; the trainer fills only output paths, logging and the settings
 that video training needs (see :mod:`sft` and :mod:`grpo`).
 
-:func:`load_config` returns the validated config as a plain JSON-safe dict
-(:meth:`TrainConfig.model_dump`): the stages index it by section and key, and ``run.json`` records it.
+:func:`load_config` returns the validated, immutable :class:`TrainConfig`; the stages read its
+fields as attributes, :meth:`TrainConfig.updated` derives a changed copy (validated the same way)
+and :meth:`TrainConfig.as_json` is what ``run.json`` records.
 """
 
 from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Mapping, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+from typing_extensions import Self
 
 REQUIRED_GRPO_ARGS = ("beta", "loss_type", "num_generations", "max_completion_length")
 
 
 class _Section(BaseModel):
-    """Strict: no unknown keys, no type coercion."""
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """Strict: no unknown keys, no type coercion; frozen, so a shared config cannot be changed in
+    place (derive a changed copy with :meth:`TrainConfig.updated`)."""
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Self:
+        """Validate a mapping as this section; any problem raises ``ValueError`` ``<field>: <problem>``."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise ValueError(_first_problem(e, cls)) from None
 
 
 class DataConfig(_Section):
@@ -64,11 +76,65 @@ class PromptConfig(_Section):
     domain_knowledge: bool = Field(True, description="add the defect-type descriptions to the training prompt")
 
 
+# the keys a template teacher takes; the others are the OpenAI-compatible teacher's settings
+TEMPLATE_TEACHER_KEYS = ("kind", "workers")
+
+
+class TeacherConfig(_Section):
+    """The PS-SFT trace teacher (:func:`teacher.make_teacher`)."""
+    kind: Literal["template", "openai"] = Field(
+        "template", description="template: seeded phrasing from the ground truth, no model; openai: an "
+                                "OpenAI-compatible /chat/completions endpoint with vision input that sees the frames")
+    workers: int = Field(1, description="traces written at once (threads: concurrent requests to the endpoint)")
+    base_url: Optional[str] = Field(None, description="openai: the endpoint's base URL (e.g. http://host:8001/v1); "
+                                                      "required")
+    model: Optional[str] = Field(None, description="openai: the model name sent with each request; required")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key "
+                                                           "(unset: no Authorization header)")
+    temperature: float = Field(0.7, description="openai: sampling temperature")
+    num_frames: int = Field(8, description="openai: uniform frames of the clip sent as images")
+    frame_size: list[int] = Field([448, 256], min_length=2, max_length=2,
+                                  description="openai: frame [width, height] in pixels, multiples of 32")
+    timeout_s: float = Field(120.0, description="openai: seconds per request")
+    retries: int = Field(3, description="openai: retries of a failed request (with backoff)")
+    jpeg_quality: int = Field(85, description="openai: JPEG quality of the frames")
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> "TeacherConfig":
+        if self.kind == "template":
+            extra = sorted(set(self.model_fields_set) - set(TEMPLATE_TEACHER_KEYS))
+            if extra:
+                raise ValueError(f"unknown key {extra[0]!r} for kind template (known: {list(TEMPLATE_TEACHER_KEYS)})")
+            return self
+        missing = [k for k in ("base_url", "model") if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"kind openai needs {missing}")
+        w, h = self.frame_size
+        if w % 32 or h % 32:
+            raise ValueError(f"frame_size {self.frame_size} must be [W, H], multiples of 32")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        # a template teacher records only its own keys, so the record validates again
+        data = handler(self)
+        return {k: v for k, v in data.items() if k in TEMPLATE_TEACHER_KEYS} if self.kind == "template" else data
+
+
+class LoraSettings(_Section):
+    """The peft ``LoraConfig`` the trainer builds for ``finetune: lora`` (task type CAUSAL_LM)."""
+    r: int = Field(16, description="LoRA rank")
+    alpha: int = Field(32, description="lora_alpha (the update is scaled by alpha / r)")
+    dropout: float = Field(0.05, description="lora_dropout")
+    target_modules: list[str] = Field(["q_proj", "k_proj", "v_proj", "o_proj"],
+                                      description="names of the modules that get an adapter")
+
+
 class StageConfig(_Section):
     enabled: bool = Field(True, description="run this stage")
     finetune: Literal["full", "lora"] = Field("full", description="full fine-tuning or a LoRA adapter "
                                                                   "(merged into the weights at the end)")
-    lora: dict[str, Any] = Field({}, description="peft LoraConfig arguments (with finetune: lora)")
+    lora: LoraSettings = Field(default_factory=LoraSettings, description="the LoRA adapter (with finetune: lora)")
     args: dict[str, Any] = Field({}, description="TRL trainer arguments, passed on as they are")
 
 
@@ -115,10 +181,7 @@ class TrainConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig, description="which clips, frames per clip, frame size")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the model to fine-tune")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="the training prompt")
-    teacher: dict[str, Any] = Field(
-        {"kind": "template"}, description="trace teacher: {kind: template}, or {kind: openai, base_url, model, "
-                                          "api_key_env, temperature, num_frames, frame_size, timeout_s, retries, "
-                                          "workers}")
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig, description="the PS-SFT trace teacher")
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig, description="PS-SFT stage")
     grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig, description="VISTA-GRPO stage")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="final evaluation and evaluation during training")
@@ -144,6 +207,30 @@ class TrainConfig(_Section):
             return cls.model_validate(raw)
         except ValidationError as e:
             raise ValueError(f"{path}: {_first_problem(e)}") from None
+
+    def as_json(self) -> dict[str, Any]:
+        """The config as a JSON-safe dict, every default filled in (what ``run.json`` records and
+        ``config --check`` prints); :meth:`model_validate` reads it back to an equal config."""
+        return self.model_dump(mode="json")
+
+    def updated(self, changes: Mapping[str, Any]) -> "TrainConfig":
+        """A copy with ``changes`` applied, validated as strictly as a file. A mapping merges key by
+        key into the mapping it replaces (``{"grpo": {"args": {"max_steps": 1}}}`` changes one TRL
+        argument and keeps the others), any other value replaces the old one. A bad change raises
+        ``ValueError`` ``<field>: <problem>`` (one line)."""
+        try:
+            return type(self).model_validate(_merged(self.as_json(), changes))
+        except ValidationError as e:
+            raise ValueError(_first_problem(e)) from None
+
+
+def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in recursively (mappings key by key; other values replace)."""
+    out = dict(base)
+    for key, value in changes.items():
+        old = out.get(key)
+        out[key] = _merged(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return out
 
 
 def _rule_problem(c: TrainConfig) -> Optional[str]:
@@ -179,9 +266,9 @@ def _rule_problem(c: TrainConfig) -> Optional[str]:
     return None
 
 
-def _section_at(loc: tuple[Any, ...]) -> Optional[type[BaseModel]]:
-    """The model class of the section at ``loc`` (``()`` is the top level), if it is one."""
-    model: Any = TrainConfig
+def _section_at(loc: tuple[Any, ...], root: type[BaseModel] = TrainConfig) -> Optional[type[BaseModel]]:
+    """The model class of the section at ``loc`` (``()`` is ``root``), if it is one."""
+    model: Any = root
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
@@ -190,15 +277,17 @@ def _section_at(loc: tuple[Any, ...]) -> Optional[type[BaseModel]]:
     return model
 
 
-def _first_problem(err: ValidationError) -> str:
-    """One line for the first error: ``<field>: <problem>``, or a broken rule's own message."""
+def _first_problem(err: ValidationError, root: type[BaseModel] = TrainConfig) -> str:
+    """One line for the first error of validating ``root``: ``<field>: <problem>``, or a broken
+    rule's own message (prefixed by its section's name when the rule is a section's)."""
     e = err.errors(include_url=False)[0]
     loc = tuple(e["loc"])
     where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
-    if e["type"] == "value_error" and not loc:   # a cross-field rule: its message names the field
-        return str((e.get("ctx") or {}).get("error", e["msg"]))
+    if e["type"] == "value_error":   # a rule: its message names the field
+        rule = str((e.get("ctx") or {}).get("error", e["msg"]))
+        return f"{where}: {rule}" if loc else rule
     if e["type"] == "extra_forbidden":
-        parent = _section_at(loc[:-1])
+        parent = _section_at(loc[:-1], root)
         known = f" (known: {sorted(parent.model_fields)})" if parent is not None else ""
         section = ".".join(map(str, loc[:-1]))
         return f"{section + ': ' if section else ''}unknown key {loc[-1]!r}{known}"
@@ -208,10 +297,9 @@ def _first_problem(err: ValidationError) -> str:
     return f"{where}: {msg}, got {e['input']!r}"
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a config YAML, validate it with :class:`TrainConfig` and return it as a plain dict
-    (every field present, defaults filled in)."""
-    return TrainConfig.load(path).model_dump()
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a config YAML and validate it (:meth:`TrainConfig.load`); every default filled in."""
+    return TrainConfig.load(path)
 
 
 def _type_name(annotation: Any) -> str:

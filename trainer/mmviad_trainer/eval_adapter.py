@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from tqdm import tqdm
 
@@ -24,9 +24,12 @@ from pipeline.io import atomic_write_text, write_json
 
 from . import dist
 
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
 
 def generate_responses(model: Any, processor: Any, records: list[dict[str, Any]], data_root: Path,
-                       cfg: dict[str, Any], progress: bool = False) -> list[str]:
+                       cfg: TrainConfig, progress: bool = False) -> list[str]:
     """Greedy responses, one per record, in order (``eval.batch_size`` clips per ``generate``), with
     the trainer's prompt and frames (``data.*``): the during-training curve, not the benchmark."""
     import torch
@@ -35,9 +38,9 @@ def generate_responses(model: Any, processor: Any, records: list[dict[str, Any]]
     from .runner import vision_token_ids
     from .video import load_clip
 
-    d, e = cfg["data"], cfg["eval"]
+    d, e = cfg.data, cfg.eval
     tok = processor.tokenizer
-    bs = max(1, int(e.get("batch_size", 1)))
+    bs = max(1, e.batch_size)
     out: list[str] = []
     bar = tqdm(total=len(records), desc="eval", unit="clip", disable=not progress)
     old_side = tok.padding_side
@@ -45,16 +48,16 @@ def generate_responses(model: Any, processor: Any, records: list[dict[str, Any]]
     try:
         for s in range(0, len(records), bs):
             chunk = records[s:s + bs]
-            clips = [load_clip(Path(data_root) / r["video"], d["num_frames"], tuple(d["frame_size"]),
-                               d.get("blank_video", False)) for r in chunk]
-            convs = [prompt_messages(c.frames, r, cfg["prompt"]["domain_knowledge"]) for c, r in zip(clips, chunk)]
+            clips = [load_clip(Path(data_root) / r["video"], d.num_frames, tuple(d.frame_size), d.blank_video)
+                     for r in chunk]
+            convs = [prompt_messages(c.frames, r, cfg.prompt.domain_knowledge) for c, r in zip(clips, chunk)]
             inputs = processor.apply_chat_template(
                 convs, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
                 processor_kwargs={"video_metadata": [c.metadata() for c in clips], "do_sample_frames": False,
                                   "padding": True})
             inputs.pop("video_metadata", None)
             with torch.no_grad():
-                gen = model.generate(**inputs.to(model.device), max_new_tokens=int(e["max_new_tokens"]),
+                gen = model.generate(**inputs.to(model.device), max_new_tokens=e.max_new_tokens,
                                      do_sample=False, pad_token_id=tok.pad_token_id,
                                      suppress_tokens=vision_token_ids(tok))
             n_in = inputs["input_ids"].shape[1]
@@ -74,7 +77,7 @@ def score_responses(records: list[dict[str, Any]], responses: list[str]) -> dict
 
 
 def evaluate_records(model: Any, processor: Any, records: list[dict[str, Any]], data_root: Path,
-                     cfg: dict[str, Any], progress: bool = False) -> tuple[list[str], dict[str, Any]]:
+                     cfg: TrainConfig, progress: bool = False) -> tuple[list[str], dict[str, Any]]:
     """Responses and metrics for ``records``; each rank answers ``records[rank::world]`` and every
     rank gets all responses (in record order) and the same metrics."""
     mine = dist.shard(records)
@@ -93,7 +96,7 @@ def write_eval(out_dir: Path, records: list[dict[str, Any]], responses: list[str
     write_json(Path(out_dir) / "metrics.json", metrics)
 
 
-def final_evaluation(cfg: dict[str, Any], data: Path, model_path: str, out_dir: Path,
+def final_evaluation(cfg: TrainConfig, data: Path, model_path: str, out_dir: Path,
                      progress: bool = True) -> dict[str, Any]:
     """Load ``model_path`` on every rank and answer the test split sharded, exactly as ``mmviad
     eval --runner transformers`` answers it (:func:`evaluate.generate_responses`: the paper's 32
@@ -109,32 +112,32 @@ def final_evaluation(cfg: dict[str, Any], data: Path, model_path: str, out_dir: 
     from .evaluate import eval_settings, generate_responses as shared_generate, load_eval_processor, score
     from .records import load_split
 
-    d, e = cfg["data"], cfg["eval"]
-    records = load_split(data, d["test_split"], d["protocol"])
-    if e["max_clips"]:
-        records = records[: int(e["max_clips"])]
+    d, e = cfg.data, cfg.eval
+    records = load_split(data, d.test_split, d.protocol)
+    if e.max_clips:
+        records = records[: e.max_clips]
     if not records:
         print("eval: empty test split, skipped")
         return {"n": 0}
-    s = eval_settings(cfg)
-    processor = load_eval_processor(model_path, cfg["model"]["video_processor"])
-    model = Qwen3VLForConditionalGeneration.from_pretrained(model_path, dtype=_dtype(cfg["model"]["dtype"])).eval()
+    s = eval_settings(e)
+    processor = load_eval_processor(model_path, cfg.model.video_processor)
+    model = Qwen3VLForConditionalGeneration.from_pretrained(model_path, dtype=_dtype(cfg.model.dtype)).eval()
     if torch.cuda.is_available():  # one GPU per rank (device_map="auto" would spread every rank over all)
         model.to(f"cuda:{torch.cuda.current_device()}")
     mine = dist.shard(records)
     answers = shared_generate(model, processor, [r for _, r in mine], data, n_frames=int(s["num_frames"]),
                               max_pixels=s["max_pixels"], prompt=s["prompt"], setting=s["setting"],
-                              batch_size=int(s["batch_size"]), max_new_tokens=int(e["max_new_tokens"]),
-                              seed=int(cfg.get("seed", 0)), progress=progress and dist.is_main())
+                              batch_size=int(s["batch_size"]), max_new_tokens=e.max_new_tokens,
+                              seed=cfg.seed, progress=progress and dist.is_main())
     responses = dist.gather_shards(len(records), [(i, a) for (i, _), a in zip(mine, answers, strict=True)])
     metrics = score(records, responses)
     if dist.is_main():
         raw = Path(out_dir) / "responses.jsonl"
         atomic_write_text(raw, "".join(json.dumps({"clip_id": r["clip_id"], "response": t}) + "\n"
                                        for r, t in zip(records, responses)))
-        report = report_records(PredictionsRunner(raw), records, Path(data), Path(out_dir), name=cfg.get("name") or "trainer",
-                                protocol=d["protocol"], split=d["test_split"], setting=s["setting"], prompt=s["prompt"],
-                                n_frames=int(s["num_frames"]), max_pixels=s["max_pixels"], seed=int(cfg.get("seed", 0)),
+        report = report_records(PredictionsRunner(raw), records, Path(data), Path(out_dir), name=cfg.name or "trainer",
+                                protocol=d.protocol, split=d.test_split, setting=s["setting"], prompt=s["prompt"],
+                                n_frames=int(s["num_frames"]), max_pixels=s["max_pixels"], seed=cfg.seed,
                                 progress=False)
         metrics = {**report["overall"], "parsing": report["parsing"], "n_frames": report["n_frames"],
                    "max_pixels": report["max_pixels"], "prompt": report["prompt"]}
@@ -150,14 +153,13 @@ def _dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def heldout_records(cfg: dict[str, Any], data: Path) -> list[dict[str, Any]]:
+def heldout_records(cfg: TrainConfig, data: Path) -> list[dict[str, Any]]:
     """The slice evaluated during training: ``eval.during_clips`` seeded clips of the test split."""
     from .records import load_split
     from .splits import heldout_slice
 
-    d = cfg["data"]
-    records = load_split(data, d["test_split"], d["protocol"])
-    return heldout_slice(records, int(cfg["eval"]["during_clips"]), cfg["seed"])
+    records = load_split(data, cfg.data.test_split, cfg.data.protocol)
+    return heldout_slice(records, cfg.eval.during_clips, cfg.seed)
 
 
 def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, float]:
@@ -165,10 +167,10 @@ def flat_metrics(metrics: dict[str, Any], prefix: str = "eval/") -> dict[str, fl
     return {prefix + k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def make_callback(cfg: dict[str, Any], data: Path, records: list[dict[str, Any]], processor: Any,
+def make_callback(cfg: TrainConfig, data: Path, records: list[dict[str, Any]], processor: Any,
                   log_path: Path, progress: bool = False) -> Optional[Any]:
     """The :class:`callbacks.EvalDuringTraining` for a stage, or ``None`` when ``eval.every_steps`` is 0."""
-    every = int(cfg["eval"]["every_steps"])
+    every = cfg.eval.every_steps
     if not every or not records:
         return None
     from .callbacks import EvalDuringTraining

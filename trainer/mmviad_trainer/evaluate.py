@@ -18,10 +18,13 @@ sharded over processes, :func:`generate_responses` and :func:`score` are the sam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from pipeline.eval.frames import DEFAULT_MAX_PIXELS, EVAL_FRAMES
 from pipeline.io import write_json
+
+if TYPE_CHECKING:
+    from .config import EvalConfig, TrainConfig
 
 
 # eval.* settings this module reads, with their defaults (config keys beside enabled/max_clips/max_new_tokens)
@@ -34,10 +37,9 @@ EVAL_DEFAULTS: dict[str, Any] = {
 }
 
 
-def eval_settings(cfg: dict[str, Any]) -> dict[str, Any]:
-    """:data:`EVAL_DEFAULTS` overridden by ``cfg["eval"]``."""
-    e = cfg.get("eval") or {}
-    return {k: e.get(k, v) if e.get(k) is not None else v for k, v in EVAL_DEFAULTS.items()}
+def eval_settings(e: EvalConfig) -> dict[str, Any]:
+    """:data:`EVAL_DEFAULTS` overridden by the ``eval`` section's settings that are not null."""
+    return {k: v if getattr(e, k) is None else getattr(e, k) for k, v in EVAL_DEFAULTS.items()}
 
 
 def evaluate_model(model: Any, processor: Any, records: Sequence[dict[str, Any]], data_root: Path,
@@ -111,24 +113,24 @@ def load_eval_model(path: str, dtype: str = "float32", attn_implementation: str 
         device_map="auto" if cuda else None).eval()
 
 
-def evaluate(cfg: dict[str, Any], data: Path, model_path: str, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+def evaluate(cfg: TrainConfig, data: Path, model_path: str, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     """The ``make train`` eval stage: load ``model_path`` and :func:`evaluate_model` on the test split."""
     from pipeline.eval.run import load_split
 
-    d, e, m = cfg["data"], cfg["eval"], cfg["model"]
-    s = eval_settings(cfg)
-    records = load_split(Path(data), d["protocol"], d["test_split"])
-    if e.get("max_clips"):
-        records = records[: int(e["max_clips"])]
+    d, e, m = cfg.data, cfg.eval, cfg.model
+    s = eval_settings(e)
+    records = load_split(Path(data), d.protocol, d.test_split)
+    if e.max_clips:
+        records = records[: e.max_clips]
     if not records:
         print("eval: empty test split, skipped")
         return {"n": 0}
-    model = load_eval_model(model_path, m["dtype"], m["attn_implementation"])
-    processor = load_eval_processor(model_path, m["video_processor"])
+    model = load_eval_model(model_path, m.dtype, m.attn_implementation)
+    processor = load_eval_processor(model_path, m.video_processor)
     report = evaluate_model(model, processor, records, Path(data), Path(out_dir), n_frames=int(s["num_frames"]),
                             max_pixels=s["max_pixels"], prompt=s["prompt"], setting=s["setting"],
-                            batch_size=int(s["batch_size"]), max_new_tokens=int(e["max_new_tokens"]),
-                            protocol=d["protocol"], split=d["test_split"], seed=int(cfg.get("seed", 0)),
+                            batch_size=int(s["batch_size"]), max_new_tokens=e.max_new_tokens,
+                            protocol=d.protocol, split=d.test_split, seed=cfg.seed,
                             progress=progress)
     metrics = {**report["overall"], "parsing": report["parsing"], "n_frames": report["n_frames"],
                "max_pixels": report["max_pixels"], "prompt": report["prompt"]}

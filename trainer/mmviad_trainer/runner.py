@@ -29,7 +29,7 @@ from pipeline.io import atomic_write_text, write_json
 
 from . import dist
 from .callbacks import JsonlLog
-from .config import load_config
+from .config import LoraSettings, TrainConfig, load_config
 from .records import ground_truth, load_split
 from .rewards import build_rewards
 from .splits import draw_stage_sets
@@ -48,13 +48,11 @@ def _last_checkpoint(stage_dir: Path) -> Optional[str]:
     return str(cks[-1]) if cks else None
 
 
-def _lora_config(lora: dict[str, Any]):
+def _lora_config(lora: LoraSettings):
     from peft import LoraConfig
 
-    return LoraConfig(r=int(lora.get("r", 16)), lora_alpha=int(lora.get("alpha", 32)),
-                      lora_dropout=float(lora.get("dropout", 0.05)),
-                      target_modules=lora.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"]),
-                      task_type="CAUSAL_LM")
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=list(lora.target_modules), task_type="CAUSAL_LM")
 
 
 def _dtype(name: str):
@@ -121,17 +119,17 @@ def vision_token_ids(tokenizer: Any) -> list[int]:
     return [i for i in tokenizer.convert_tokens_to_ids(toks) if i is not None and i != tokenizer.unk_token_id]
 
 
-def base_checkpoint(cfg: dict[str, Any], run_dir: Path) -> str:
+def base_checkpoint(cfg: TrainConfig, run_dir: Path) -> str:
     """The initial weights: a built tiny model (saved under ``run_dir/base``) or ``model.path``."""
-    if cfg["model"]["tiny"]:
+    if cfg.model.tiny:
         from .tiny import build_tiny_checkpoint
 
         path = run_dir / "base"
         if dist.is_main():
-            build_tiny_checkpoint(path, seed=cfg["seed"], size=cfg["model"]["tiny_size"])
+            build_tiny_checkpoint(path, seed=cfg.seed, size=cfg.model.tiny_size)
         dist.barrier()
         return str(path)
-    return str(cfg["model"]["path"])
+    return str(cfg.model.path)
 
 
 def _row(rec: dict[str, Any], data: Path, trace: str) -> dict[str, Any]:
@@ -139,7 +137,7 @@ def _row(rec: dict[str, Any], data: Path, trace: str) -> dict[str, Any]:
             "record": json.dumps(rec, sort_keys=True), "trace": trace, "solution": ground_truth(rec).to_json()}
 
 
-def _traces(cfg: dict[str, Any], data: Path, run_dir: Path, records: list[dict[str, Any]],
+def _traces(cfg: TrainConfig, data: Path, run_dir: Path, records: list[dict[str, Any]],
             progress: bool) -> dict[str, str]:
     """``clip_id → trace`` for ``records``: read from ``traces/``, synthesising (sharded over ranks)
     the clips not attempted before; the main process writes the merged files."""
@@ -153,8 +151,8 @@ def _traces(cfg: dict[str, Any], data: Path, run_dir: Path, records: list[dict[s
     attempted = set(counts.get("attempted", [r["clip_id"] for r in kept]))
     todo = [r for r in records if r["clip_id"] not in attempted]
     if todo:
-        teacher = make_teacher(cfg["teacher"], cfg["seed"], data)
-        new, new_counts = synthesize_sharded(todo, teacher, progress, int(cfg["teacher"].get("workers", 1)))
+        teacher = make_teacher(cfg.teacher, cfg.seed, data)
+        new, new_counts = synthesize_sharded(todo, teacher, progress, cfg.teacher.workers)
         kept += new
         for k, v in new_counts.items():
             counts[k] = counts.get(k, 0) + v if isinstance(v, int) else v
@@ -167,7 +165,7 @@ def _traces(cfg: dict[str, Any], data: Path, run_dir: Path, records: list[dict[s
     return {r["clip_id"]: r["trace"] for r in kept}
 
 
-def prepare_rows(cfg: dict[str, Any], data: Path, run_dir: Path, progress: bool = True
+def prepare_rows(cfg: TrainConfig, data: Path, run_dir: Path, progress: bool = True
                  ) -> dict[str, list[dict[str, Any]]]:
     """``{"sft": rows, "grpo": rows}`` from disjoint clip sets of the training split.
 
@@ -175,29 +173,29 @@ def prepare_rows(cfg: dict[str, Any], data: Path, run_dir: Path, progress: bool 
     whose trace survived the filter; GRPO rows carry a trace only with contrastive sampling (the
     injected ground-truth completion), else ``""``.
     """
-    d = cfg["data"]
-    records = load_split(data, d["train_split"], d["protocol"])
+    d = cfg.data
+    records = load_split(data, d.train_split, d.protocol)
     if not records:
-        raise ValueError(f"{data}: the {d['train_split']} split is empty")
-    sft_recs, grpo_recs = draw_stage_sets(records, d["sft_clips"], d["grpo_clips"], cfg["seed"], where="data")
+        raise ValueError(f"{data}: the {d.train_split} split is empty")
+    sft_recs, grpo_recs = draw_stage_sets(records, d.sft_clips, d.grpo_clips, cfg.seed, where="data")
     if dist.is_main():
         write_json(run_dir / "stage_sets.json", {"sft": [r["clip_id"] for r in sft_recs],
                                                         "grpo": [r["clip_id"] for r in grpo_recs]})
-    contrastive = bool(cfg["grpo"]["contrastive_sampling"])
+    contrastive = cfg.grpo.contrastive_sampling
     need = sft_recs + (grpo_recs if contrastive else [])
     traces = _traces(cfg, data, run_dir, need, progress)
     sft_rows = [_row(r, data, traces[r["clip_id"]]) for r in sft_recs if r["clip_id"] in traces]
     grpo_rows = [_row(r, data, traces.get(r["clip_id"], "") if contrastive else "") for r in grpo_recs]
-    if cfg["sft"]["enabled"] and not sft_rows:
+    if cfg.sft.enabled and not sft_rows:
         raise ValueError("no SFT trace survived the filter; see traces/trace_counts.json")
     return {"sft": sft_rows, "grpo": grpo_rows}
 
 
-def _callbacks(cfg: dict[str, Any], data: Path, stage: Path, processor: Any, progress: bool) -> list[Any]:
+def _callbacks(cfg: TrainConfig, data: Path, stage: Path, processor: Any, progress: bool) -> list[Any]:
     from .eval_adapter import heldout_records, make_callback
 
     out: list[Any] = [JsonlLog(stage / "log.jsonl")]
-    if int(cfg["eval"]["every_steps"]):
+    if cfg.eval.every_steps:
         cb = make_callback(cfg, data, heldout_records(cfg, data), processor, stage / "log.jsonl", progress)
         if cb is not None:
             out.append(cb)
@@ -210,7 +208,7 @@ def _attach(trainer: Any, callbacks: list[Any]) -> None:
             cb.trainer = trainer
 
 
-def run_sft(cfg: dict[str, Any], rows: list[dict[str, Any]], init: str, run_dir: Path, data: Path,
+def run_sft(cfg: TrainConfig, rows: list[dict[str, Any]], init: str, run_dir: Path, data: Path,
             progress: bool = False) -> str:
     """PS-SFT from ``init``; returns the final (full-weight) checkpoint's path."""
     from datasets import Dataset
@@ -225,20 +223,20 @@ def run_sft(cfg: dict[str, Any], rows: list[dict[str, Any]], init: str, run_dir:
     if (final / "config.json").exists():
         print(f"sft: {final} exists, skipped")
         return str(final)
-    s, m, d = cfg["sft"], cfg["model"], cfg["data"]
-    processor = load_processor(init, m["video_processor"])
-    model = Qwen3VLForConditionalGeneration.from_pretrained(init, dtype=_dtype(m["dtype"]),
-                                                            attn_implementation=m["attn_implementation"])
-    args = {"logging_steps": 1, "save_strategy": "steps", "save_steps": 50, "report_to": [], "seed": cfg["seed"],
-            **_device_args(), **s["args"]}
+    s, m, d = cfg.sft, cfg.model, cfg.data
+    processor = load_processor(init, m.video_processor)
+    model = Qwen3VLForConditionalGeneration.from_pretrained(init, dtype=_dtype(m.dtype),
+                                                            attn_implementation=m.attn_implementation)
+    args = {"logging_steps": 1, "save_strategy": "steps", "save_steps": 50, "report_to": [], "seed": cfg.seed,
+            **_device_args(), **s.args}
     sft_args = SFTConfig(output_dir=str(stage), remove_unused_columns=False, max_length=None,
                          dataset_kwargs={"skip_prepare_dataset": True}, **args)
     callbacks = _callbacks(cfg, data, stage, processor, progress)
     trainer = SFTTrainer(
         model=model, args=sft_args, train_dataset=Dataset.from_list(rows), processing_class=processor,
-        data_collator=VideoSFTCollator(processor, d["num_frames"], tuple(d["frame_size"]),
-                                       cfg["prompt"]["domain_knowledge"], d["blank_video"]),
-        peft_config=_lora_config(s["lora"]) if s["finetune"] == "lora" else None, callbacks=callbacks)
+        data_collator=VideoSFTCollator(processor, d.num_frames, tuple(d.frame_size),
+                                       cfg.prompt.domain_knowledge, d.blank_video),
+        peft_config=_lora_config(s.lora) if s.finetune == "lora" else None, callbacks=callbacks)
     _attach(trainer, callbacks)
     # Qwen3-VL declares accepts_loss_kwargs=False, so transformers would not count the label tokens
     # of the whole step and each rank/micro-batch would average its own tokens: the loss would change
@@ -247,10 +245,10 @@ def run_sft(cfg: dict[str, Any], rows: list[dict[str, Any]], init: str, run_dir:
     # mean over the global batch (tests/test_distributed.py checks 1 vs 2 processes).
     trainer.model_accepts_loss_kwargs = True
     trainer.train(resume_from_checkpoint=_last_checkpoint(stage))
-    return str(save_final(trainer, processor, final, init, s["finetune"] == "lora", m["dtype"]))
+    return str(save_final(trainer, processor, final, init, s.finetune == "lora", m.dtype))
 
 
-def run_grpo(cfg: dict[str, Any], rows: list[dict[str, Any]], init: str, run_dir: Path, data: Optional[Path] = None,
+def run_grpo(cfg: TrainConfig, rows: list[dict[str, Any]], init: str, run_dir: Path, data: Optional[Path] = None,
              progress: bool = False) -> str:
     """VISTA-GRPO from ``init`` (also the reference model); returns the final checkpoint's path."""
     from datasets import Dataset
@@ -266,30 +264,29 @@ def run_grpo(cfg: dict[str, Any], rows: list[dict[str, Any]], init: str, run_dir
         return str(final)
     if not rows:
         raise ValueError("the GRPO clip set is empty (data.grpo_clips)")
-    g, m, d = cfg["grpo"], cfg["model"], cfg["data"]
-    rewards = build_rewards(g["rewards"], g["temporal"], g["defect_gate"])
-    processor = load_processor(init, m["video_processor"])
-    args = {"logging_steps": 1, "save_strategy": "steps", "save_steps": 50, "report_to": [], "seed": cfg["seed"],
-            "log_completions": False, **_device_args(), **g["args"]}
+    g, m, d = cfg.grpo, cfg.model, cfg.data
+    rewards = build_rewards(g.rewards, g.temporal, g.defect_gate)
+    processor = load_processor(init, m.video_processor)
+    args = {"logging_steps": 1, "save_strategy": "steps", "save_steps": 50, "report_to": [], "seed": cfg.seed,
+            "log_completions": False, **_device_args(), **g.args}
     # a sampled <|video_pad|> in a completion breaks the video-token count of the log-prob pass
     banned = vision_token_ids(processor.tokenizer)
     ban = ({"logit_bias": {i: -100.0 for i in banned}} if args.get("use_vllm")  # vLLM SamplingParams
            else {"suppress_tokens": banned})                                     # transformers generate
     args["generation_kwargs"] = {**ban, **(args.get("generation_kwargs") or {})}
-    grpo_args = GRPOConfig(output_dir=str(stage), remove_unused_columns=False, reward_weights=g["reward_weights"],
-                           model_init_kwargs={"dtype": m["dtype"], "attn_implementation": m["attn_implementation"]},
+    grpo_args = GRPOConfig(output_dir=str(stage), remove_unused_columns=False, reward_weights=g.reward_weights,
+                           model_init_kwargs={"dtype": m.dtype, "attn_implementation": m.attn_implementation},
                            **args)
     ds = Dataset.from_list(rows).with_transform(
-        make_prompt_transform(d["num_frames"], tuple(d["frame_size"]), cfg["prompt"]["domain_knowledge"],
-                              d["blank_video"]))
+        make_prompt_transform(d.num_frames, tuple(d.frame_size), cfg.prompt.domain_knowledge, d.blank_video))
     callbacks = _callbacks(cfg, data, stage, processor, progress) if data is not None else [JsonlLog(stage / "log.jsonl")]
     trainer = VideoGRPOTrainer(
         model=init, reward_funcs=rewards, args=grpo_args, train_dataset=ds, processing_class=processor,
-        peft_config=_lora_config(g["lora"]) if g["finetune"] == "lora" else None, callbacks=callbacks,
-        contrastive={"rewards": rewards, "weights": g["reward_weights"]} if g["contrastive_sampling"] else None)
+        peft_config=_lora_config(g.lora) if g.finetune == "lora" else None, callbacks=callbacks,
+        contrastive={"rewards": rewards, "weights": g.reward_weights} if g.contrastive_sampling else None)
     _attach(trainer, callbacks)
     trainer.train(resume_from_checkpoint=_last_checkpoint(stage))
-    return str(save_final(trainer, processor, final, init, g["finetune"] == "lora", m["dtype"]))
+    return str(save_final(trainer, processor, final, init, g.finetune == "lora", m.dtype))
 
 
 def train(config: Path, data: Path, run_dir: Optional[Path] = None, stages: tuple[str, ...] = ("sft", "grpo", "eval"),
@@ -299,11 +296,11 @@ def train(config: Path, data: Path, run_dir: Optional[Path] = None, stages: tupl
     dist.init()
     cfg = load_config(config)
     data = Path(data)
-    run_dir = Path(run_dir or data / "train" / cfg["name"])
+    run_dir = Path(run_dir or data / "train" / cfg.name)
     if dist.is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    status: dict[str, Any] = {"config": cfg, "data": str(data), "world_size": dist.world_size(), "stages": {}}
+    status: dict[str, Any] = {"config": cfg.as_json(), "data": str(data), "world_size": dist.world_size(), "stages": {}}
 
     def mark(stage: str, **kw: Any) -> None:
         status["stages"][stage] = kw
@@ -314,19 +311,19 @@ def train(config: Path, data: Path, run_dir: Optional[Path] = None, stages: tupl
     rows = prepare_rows(cfg, data, run_dir, progress)
     mark("traces", sft_rows=len(rows["sft"]), grpo_rows=len(rows["grpo"]), seconds=round(time.time() - t, 1))
     current = base_checkpoint(cfg, run_dir)
-    if "sft" in stages and cfg["sft"]["enabled"]:
+    if "sft" in stages and cfg.sft.enabled:
         t = time.time()
         current = run_sft(cfg, rows["sft"], current, run_dir, data, progress)
         mark("sft", checkpoint=current, seconds=round(time.time() - t, 1))
     elif (run_dir / "sft" / "final" / "config.json").exists():
         current = str(run_dir / "sft" / "final")  # a stage run alone continues from earlier results
-    if "grpo" in stages and cfg["grpo"]["enabled"]:
+    if "grpo" in stages and cfg.grpo.enabled:
         t = time.time()
         current = run_grpo(cfg, rows["grpo"], current, run_dir, data, progress)
         mark("grpo", checkpoint=current, seconds=round(time.time() - t, 1))
     elif (run_dir / "grpo" / "final" / "config.json").exists():
         current = str(run_dir / "grpo" / "final")
-    if "eval" in stages and cfg["eval"]["enabled"]:
+    if "eval" in stages and cfg.eval.enabled:
         from .eval_adapter import final_evaluation
 
         t = time.time()

@@ -28,6 +28,7 @@ from typing import Any, Optional, Protocol
 from pipeline.grammar import format_answer, format_intervals, format_seconds, format_structured
 from pipeline.seeds import derive_seed
 
+from .config import TeacherConfig
 from .records import ground_truth
 
 
@@ -208,29 +209,17 @@ class OpenAITeacher:
         raise RuntimeError(f"teacher {url} failed for {rec['clip_id']} after {self.retries + 1} tries: {last}")
 
 
-OPENAI_KEYS = ("kind", "base_url", "model", "api_key_env", "temperature", "timeout_s", "retries", "num_frames",
-               "frame_size", "jpeg_quality", "workers")
-
-
-def make_teacher(cfg: dict[str, Any], seed: int, data_root: Optional[Path] = None) -> Teacher:
-    """``{"kind": "template"}`` or ``{"kind": "openai", "base_url": …, "model": …, …}``."""
-    kind = cfg.get("kind", "template")
-    if kind == "template":
+def make_teacher(cfg: TeacherConfig, seed: int, data_root: Optional[Path] = None) -> Teacher:
+    """The teacher of a validated ``teacher`` section (:class:`config.TeacherConfig`, whose rules
+    already hold: an openai teacher has ``base_url`` and ``model``, its frames are multiples of 32)."""
+    if cfg.kind == "template":
         return TemplateTeacher(seed=seed)
-    if kind == "openai":
-        missing = [k for k in ("base_url", "model") if not cfg.get(k)]
-        if missing:
-            raise ValueError(f"teacher.kind=openai needs {missing}")
-        unknown = sorted(set(cfg) - set(OPENAI_KEYS))
-        if unknown:
-            raise ValueError(f"teacher: unknown key(s) {unknown} (known: {list(OPENAI_KEYS)})")
-        size = tuple(cfg.get("frame_size", (448, 256)))
-        if len(size) != 2 or size[0] % 32 or size[1] % 32:
-            raise ValueError(f"teacher.frame_size {list(size)} must be [W, H], multiples of 32")
-        return OpenAITeacher(base_url=cfg["base_url"], model=cfg["model"], data_root=data_root,
-                             api_key_env=cfg.get("api_key_env", "OPENAI_API_KEY"),
-                             temperature=float(cfg.get("temperature", 0.7)),
-                             timeout_s=float(cfg.get("timeout_s", 120.0)), retries=int(cfg.get("retries", 3)),
-                             num_frames=int(cfg.get("num_frames", 8)), frame_size=size,  # type: ignore[arg-type]
-                             jpeg_quality=int(cfg.get("jpeg_quality", 85)))
-    raise ValueError(f"unknown teacher.kind {kind!r} (template | openai)")
+    if cfg.kind == "openai":
+        if not cfg.base_url or not cfg.model:  # TeacherConfig's rule; only an unvalidated config gets here
+            raise ValueError("teacher: kind openai needs base_url and model")
+        w, h = cfg.frame_size
+        return OpenAITeacher(base_url=cfg.base_url, model=cfg.model, data_root=data_root,
+                             api_key_env=cfg.api_key_env, temperature=cfg.temperature, timeout_s=cfg.timeout_s,
+                             retries=cfg.retries, num_frames=cfg.num_frames, frame_size=(w, h),
+                             jpeg_quality=cfg.jpeg_quality)
+    raise ValueError(f"unknown teacher.kind {cfg.kind!r} (template | openai)")

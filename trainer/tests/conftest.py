@@ -84,7 +84,8 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_cfg() -> dict:
+def smoke_cfg():
+    """configs/cpu-smoke.yaml as a (frozen) :class:`TrainConfig`; tests derive changed copies with ``updated``."""
     from mmviad_trainer.config import load_config
 
     return load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-smoke.yaml")

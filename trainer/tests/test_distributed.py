@@ -21,16 +21,19 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cpu-smoke.yaml"
 
 
 def _config(per_device_sft_batch: int) -> dict:
-    cfg = yaml.safe_load(CONFIG.read_text())
-    cfg["name"] = "dist-check"
-    cfg["data"].update(sft_clips=4, grpo_clips=2)  # 4 SFT clips: two full global batches of 2
-    # plain SGD without clipping, so weights compare across world sizes (Adam's first steps are
-    # sign-like and amplify float noise in near-zero gradients)
-    cfg["sft"]["args"].update(max_steps=2, per_device_train_batch_size=per_device_sft_batch, optim="sgd",
-                              learning_rate=0.1, max_grad_norm=0.0, save_steps=100)
-    cfg["grpo"]["args"].update(max_steps=1, per_device_train_batch_size=2, save_steps=100)
-    cfg["eval"].update(every_steps=1, during_clips=3, max_new_tokens=16, max_clips=None)  # 3 clips: 2 + 1 per rank
-    return cfg
+    """The config file's content (a JSON-safe dict): the smoke config with the changes of this module."""
+    from mmviad_trainer.config import load_config
+
+    return load_config(CONFIG).updated({
+        "name": "dist-check",
+        "data": {"sft_clips": 4, "grpo_clips": 2},  # 4 SFT clips: two full global batches of 2
+        # plain SGD without clipping, so weights compare across world sizes (Adam's first steps are
+        # sign-like and amplify float noise in near-zero gradients)
+        "sft": {"args": {"max_steps": 2, "per_device_train_batch_size": per_device_sft_batch, "optim": "sgd",
+                         "learning_rate": 0.1, "max_grad_norm": 0.0, "save_steps": 100}},
+        "grpo": {"args": {"max_steps": 1, "per_device_train_batch_size": 2, "save_steps": 100}},
+        "eval": {"every_steps": 1, "during_clips": 3, "max_new_tokens": 16, "max_clips": None},  # 3 clips: 2 + 1 per rank
+    }).as_json()
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +106,10 @@ def test_sft_on_two_processes_equals_one_process_with_the_same_global_batch(two_
     from mmviad_trainer.runner import train
 
     cfg_path = tmp_path / "one.yaml"
-    cfg = _config(per_device_sft_batch=2)
-    cfg["eval"]["every_steps"] = 0
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    from mmviad_trainer.config import TrainConfig
+
+    cfg = TrainConfig.model_validate(_config(per_device_sft_batch=2)).updated({"eval": {"every_steps": 0}})
+    cfg_path.write_text(yaml.safe_dump(cfg.as_json()))
     train(cfg_path, smoke_data, tmp_path / "run", stages=("sft",), progress=False)
     one = load_file(str(tmp_path / "run" / "sft" / "final" / "model.safetensors"))
     two = load_file(str(two_process_run / "sft" / "final" / "model.safetensors"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mmviad_trainer.config import EvalConfig
 from mmviad_trainer.evaluate import EVAL_DEFAULTS, eval_settings, evaluate, evaluate_model
 from pipeline.eval.frames import fit_size
 
@@ -35,14 +36,12 @@ def eval_data(dataset, tmp_path_factory):
 
 
 def _cfg(smoke_cfg):
-    cfg = json.loads(json.dumps(smoke_cfg))
-    cfg["eval"].update(max_clips=None, max_new_tokens=16, batch_size=4)  # mmviad eval's default batch
-    return cfg
+    return smoke_cfg.updated({"eval": {"max_clips": None, "max_new_tokens": 16, "batch_size": 4}})  # mmviad eval's batch
 
 
 def test_defaults_are_the_papers():
     assert EVAL_DEFAULTS["num_frames"] == 32
-    assert eval_settings({"eval": {"num_frames": 8}})["num_frames"] == 8
+    assert eval_settings(EvalConfig(num_frames=8))["num_frames"] == 8
     assert fit_size(1080, 1920) == (320, 576)  # 16:9 stays 16:9-ish, sides multiples of 32, not a square
 
 

@@ -45,13 +45,13 @@ def test_stage_sets_are_disjoint_seeded_and_sized():
 def test_paper_defaults_in_every_config():
     for name in ("cpu-smoke", "qwen3-vl-2b", "qwen3-vl-8b", "qwen3-vl-8b-4gpu"):
         cfg = load_config(CONFIGS / f"{name}.yaml")
-        g = cfg["grpo"]
-        assert g["contrastive_sampling"] is False, name
-        assert g["defect_gate"] is True and g["temporal"].get("mode", "visibility") == "visibility", name
-        assert g["reward_weights"] == [1.0, 1.0, 1.0, 1.0], name
+        g = cfg.grpo
+        assert g.contrastive_sampling is False, name
+        assert g.defect_gate is True and g.temporal.get("mode", "visibility") == "visibility", name
+        assert g.reward_weights == [1.0, 1.0, 1.0, 1.0], name
         if name != "cpu-smoke":
-            assert cfg["data"]["protocol"] == "unseen", name  # the paper's VISTA numbers are MMVIAD-Unseen
-            assert cfg["data"]["sft_clips"] and cfg["data"]["grpo_clips"], name
+            assert cfg.data.protocol == "unseen", name  # the paper's VISTA numbers are MMVIAD-Unseen
+            assert cfg.data.sft_clips and cfg.data.grpo_clips, name
 
 
 def _write(tmp_path: Path, cfg: dict) -> Path:
@@ -81,7 +81,7 @@ def test_config_errors_name_the_key(tmp_path):
         load_config(_write(tmp_path, bad))
     ok = json.loads(json.dumps(base))
     ok["teacher"] = {"kind": "openai", "base_url": "http://localhost:8000/v1", "model": "m", "num_frames": 8}
-    assert load_config(_write(tmp_path, ok))["teacher"]["num_frames"] == 8
+    assert load_config(_write(tmp_path, ok)).teacher.num_frames == 8
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -104,6 +104,62 @@ def test_config_is_typed_and_strict(tmp_path, change, expected):
     assert "\n" not in str(err.value)
 
 
+def test_updated_merges_nested_changes_and_validates_them_strictly():
+    """``TrainConfig.updated`` replaces the hand-made copy-and-merge of config dicts: nested changes merge
+    key by key (a TRL argument changes, the others stay), the original is untouched, and a bad change
+    fails in one line naming the field, as a file would."""
+    base = load_config(CONFIGS / "cpu-smoke.yaml")
+    cfg = base.updated({"grpo": {"args": {"max_steps": 1}, "contrastive_sampling": True}, "eval": {"max_clips": None}})
+    assert cfg.grpo.args["max_steps"] == 1 and cfg.grpo.args["beta"] == 0.04 and cfg.grpo.contrastive_sampling
+    assert cfg.eval.max_clips is None and cfg.eval.max_new_tokens == base.eval.max_new_tokens
+    assert base.grpo.args["max_steps"] == 2 and base.grpo.contrastive_sampling is False and base.eval.max_clips == 2
+    for change, expected in [
+        ({"data": {"bogus": 1}}, r"^data: unknown key 'bogus' \(known: \['blank_video', "),
+        ({"data": {"num_frames": "8"}}, r"^data\.num_frames: input should be a valid integer, got '8'$"),
+        ({"sft": {"lora": {"r": 8.0}}}, r"^sft\.lora\.r: input should be a valid integer, got 8\.0$"),
+        ({"grpo": {"args": {"use_vllm": True}, "contrastive_sampling": True}}, "cannot be combined with use_vllm"),
+    ]:
+        with pytest.raises(ValueError, match=expected) as err:
+            base.updated(change)
+        assert "\n" not in str(err.value)
+
+
+def test_as_json_is_what_a_file_would_say():
+    """``run.json`` records ``as_json()``: JSON-safe, and read back it is the same config."""
+    for name in ("cpu-smoke", "qwen3-vl-2b", "qwen3-vl-8b", "qwen3-vl-8b-4gpu"):
+        cfg = load_config(CONFIGS / f"{name}.yaml")
+        assert type(cfg).model_validate(json.loads(json.dumps(cfg.as_json()))) == cfg, name
+    openai = cfg.updated({"teacher": {"kind": "openai", "base_url": "http://x/v1", "model": "m"}})
+    assert openai.as_json()["teacher"]["timeout_s"] == 120.0
+    assert type(cfg).model_validate(openai.as_json()) == openai
+    assert cfg.as_json()["teacher"] == {"kind": "template", "workers": 1}
+
+
+def test_teacher_and_lora_sections_are_typed(tmp_path):
+    """The teacher is a typed section: a template teacher rejects the openai settings, an openai
+    teacher needs its endpoint; LoRA settings are typed and reach peft's LoraConfig."""
+    from mmviad_trainer.runner import _lora_config
+
+    base = yaml.safe_load((CONFIGS / "cpu-smoke.yaml").read_text())
+    for teacher, expected in [
+        ({"kind": "template", "model": "m"},
+         r"c\.yaml: teacher: unknown key 'model' for kind template \(known: \['kind', 'workers'\]\)$"),
+        ({"kind": "openai", "model": "m"}, r"c\.yaml: teacher: kind openai needs \['base_url'\]$"),
+        ({"kind": "gpt"}, r"c\.yaml: teacher\.kind: input should be 'template' or 'openai', got 'gpt'$"),
+        ({"kind": "openai", "base_url": "http://x", "model": "m", "retries": "3"},
+         r"c\.yaml: teacher\.retries: input should be a valid integer, got '3'$"),
+    ]:
+        with pytest.raises(ValueError, match=expected):
+            load_config(_write(tmp_path, {**base, "teacher": teacher}))
+    assert load_config(_write(tmp_path, {**base, "teacher": {"kind": "template", "workers": 4}})).teacher.workers == 4
+    with pytest.raises(ValueError, match=r"c\.yaml: sft\.lora: unknown key 'rank'"):
+        load_config(_write(tmp_path, {**base, "sft": {**base["sft"], "lora": {"rank": 8}}}))
+    lora = load_config(CONFIGS / "qwen3-vl-2b.yaml").grpo.lora
+    peft_cfg = _lora_config(lora)
+    assert (peft_cfg.r, peft_cfg.lora_alpha, peft_cfg.lora_dropout) == (64, 128, 0.05)
+    assert set(peft_cfg.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+
+
 def test_config_fields_are_documented_in_the_readme():
     """Every field has a help text, and trainer/README.md carries the listing `mmviad-train config --markdown`
     prints (regenerate the table from it when a field changes)."""
@@ -123,7 +179,7 @@ def test_config_command_lists_and_checks(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "grpo.reward_weights" in out and "the paper sums the four rewards" in out
     assert main(["config", "--check", str(CONFIGS / "cpu-smoke.yaml")]) == 0
-    assert yaml.safe_load(capsys.readouterr().out) == load_config(CONFIGS / "cpu-smoke.yaml")
+    assert yaml.safe_load(capsys.readouterr().out) == load_config(CONFIGS / "cpu-smoke.yaml").as_json()
     bad = _write(tmp_path, {"model": {"tiny": True}, "data": {"nope": 1}})
     assert main(["config", "--check", str(bad)]) == 2
     assert "c.yaml: data: unknown key 'nope'" in capsys.readouterr().err

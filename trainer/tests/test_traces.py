@@ -18,6 +18,7 @@ from pipeline.io import DataError
 from pipeline.records import RecordError
 
 from mmviad_trainer.records import ground_truth, iter_records, load_split
+from mmviad_trainer.config import TeacherConfig
 from mmviad_trainer.teacher import OpenAITeacher, TemplateTeacher, make_teacher
 from mmviad_trainer.traces import check_trace, synthesize
 from mmviad_trainer.video import decode_clip
@@ -135,8 +136,8 @@ def test_openai_teacher_sees_the_frames(smoke_data, chat_server, monkeypatch):
     by_text = good.replace(f"<q3>{gt.q3}</q3>", f"<q3>{rec['q3']['options'][gt.q3]}</q3>")
     _ChatServer.replies = [good, by_text]
     monkeypatch.setenv("TEST_TEACHER_KEY", "sk-test")
-    t = make_teacher({"kind": "openai", "base_url": chat_server, "model": "m", "api_key_env": "TEST_TEACHER_KEY",
-                      "retries": 0, "num_frames": 6, "frame_size": [64, 64]}, seed=0, data_root=smoke_data)
+    t = make_teacher(TeacherConfig(kind="openai", base_url=chat_server, model="m", api_key_env="TEST_TEACHER_KEY",
+                                   retries=0, num_frames=6, frame_size=[64, 64]), seed=0, data_root=smoke_data)
     kept, counts = synthesize([rec, rec], t, progress=False)
     assert counts["kept"] == 1 and kept[0]["teacher"] == "openai" and kept[0]["trace"] == good
     assert counts["answer_not_letter"] == 1  # the option text parses to the right letter, but is not a letter
@@ -157,11 +158,13 @@ def test_openai_teacher_sees_the_frames(smoke_data, chat_server, monkeypatch):
 
 def test_teacher_config_errors(smoke_data):
     with pytest.raises(ValueError, match="needs \\['model'\\]"):
-        make_teacher({"kind": "openai", "base_url": "http://x"}, 0, smoke_data)
+        make_teacher(TeacherConfig.parse({"kind": "openai", "base_url": "http://x"}), 0, smoke_data)
     with pytest.raises(ValueError, match="unknown key"):
-        make_teacher({"kind": "openai", "base_url": "http://x", "model": "m", "frames": 3}, 0, smoke_data)
+        make_teacher(TeacherConfig.parse({"kind": "openai", "base_url": "http://x", "model": "m", "frames": 3}), 0,
+                     smoke_data)
     with pytest.raises(ValueError, match="multiples of 32"):
-        make_teacher({"kind": "openai", "base_url": "http://x", "model": "m", "frame_size": [100, 64]}, 0, smoke_data)
+        make_teacher(TeacherConfig.parse({"kind": "openai", "base_url": "http://x", "model": "m",
+                                          "frame_size": [100, 64]}), 0, smoke_data)
 
 
 def test_template_traces_on_built_clips(smoke_data):

@@ -20,8 +20,7 @@ from mmviad_trainer.video import decode_clip
 def rows(smoke_data, smoke_cfg, tmp_path_factory):
     """SFT rows (with traces) of the built clips, plus the GRPO rows with traces for the
     contrastive-sampling test: all six training clips."""
-    cfg = json.loads(json.dumps(smoke_cfg))
-    cfg["grpo"]["contrastive_sampling"] = True
+    cfg = smoke_cfg.updated({"grpo": {"contrastive_sampling": True}})
     out = prepare_rows(cfg, smoke_data, tmp_path_factory.mktemp("run"), progress=False)
     assert len(out["sft"]) == len(out["grpo"]) == 3
     return out["sft"] + out["grpo"]
@@ -77,10 +76,10 @@ def test_grpo_step_updates_vision_tower(rows, tiny_ckpt, smoke_cfg, tmp_path):
     """Regression test for TRL's dropped video: stock GRPO never updates the vision tower."""
     from safetensors.torch import load_file
 
-    cfg = json.loads(json.dumps(smoke_cfg))
     # long enough for a whole trace: the injected completion is rewarded on the tokens it trains on
-    cfg["grpo"]["args"].update(max_steps=1, save_steps=1, max_completion_length=320)
-    cfg["grpo"]["contrastive_sampling"] = True  # a random model's groups score alike: inject the trace
+    cfg = smoke_cfg.updated({"grpo": {"args": {"max_steps": 1, "save_steps": 1, "max_completion_length": 320},
+                                      # a random model's groups score alike: inject the trace
+                                      "contrastive_sampling": True}})
     final = Path(run_grpo(cfg, rows[:2], str(tiny_ckpt), tmp_path))
     before, after = load_file(str(tiny_ckpt / "model.safetensors")), load_file(str(final / "model.safetensors"))
     vision = [k for k in before if ".visual." in k]
