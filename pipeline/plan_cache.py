@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 from collections import OrderedDict
 from pathlib import Path
@@ -89,18 +90,34 @@ def default_workers() -> int:
 
 
 def _one_blas_thread() -> None:
-    """Limit numpy's BLAS to one thread in this process. The planning processes already fill the
-    cores; BLAS threads that spin waiting for a core held by another process cost about 40 % more
-    CPU time for the same result (docs/performance.md, "Planning")."""
+    """Limit numpy's BLAS to one thread in this process (the planning processes already fill the
+    cores)."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
 
 
-def _quiet_worker() -> None:
+def _worker_cores(workers: int) -> list[list[int]]:
+    """Disjoint sets of this process's cores, one per worker, when every worker gets one (else none)."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        return []
+    return [cores[i::workers] for i in range(workers)] if 2 <= workers <= len(cores) else []
+
+
+def _start_worker(slots: Any) -> None:
+    """A planning worker: on its own cores, with one BLAS thread. Embree (TBB) and manifold size their
+    thread pools by the cores a process may use, and threads that spin waiting for a core another
+    worker holds cost about twice the CPU time for the same result (docs/performance.md, "Planning")."""
     # Ctrl-C reaches the whole process group: the parent stops the pool; the workers must not each
     # print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if slots is not None:
+        try:
+            os.sched_setaffinity(0, slots.get_nowait())
+        except (queue.Empty, OSError, AttributeError):  # a replacement worker: any core
+            pass
     _one_blas_thread()
 
 
@@ -184,7 +201,13 @@ def _run_pool(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, cache: ObjectC
     # Small tasks balance the load; whole groups (≤ size) save rebuilding a category's mesh.
     size = max(1, -(-len(todo) // (workers * 4)))
     tasks = _tasks(todo, group, size)
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_quiet_worker)
+    ctx = multiprocessing.get_context("spawn")
+    slots = None
+    if cores := _worker_cores(workers):
+        slots = ctx.Queue()
+        for c in cores:
+            slots.put(c)
+    pool = ctx.Pool(workers, initializer=_start_worker, initargs=(slots,))
     try:
         for done in pool.imap_unordered(partial(_run_task, fn, cfg, cache.root), tasks):
             for key, text in done:

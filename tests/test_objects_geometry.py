@@ -12,7 +12,8 @@ import pytest
 import trimesh
 
 from pipeline.objects.defects import _polyline_distance, apply_defect, choose_defect
-from pipeline.objects.geometry import boundary_keys, connected_patch, edge_ends, edge_keys, refine
+from pipeline.objects.geometry import (boundary_keys, connected_patch, edge_ends, edge_keys, mesh_ray_hits, ray_hits,
+                                      refine)
 from pipeline.objects.sources import library_mesh
 
 
@@ -73,6 +74,19 @@ def test_refine_keeps_the_surface_conforming():
     v2, f2, _, parent = refine(v, f, np.asarray(mesh.vertex_normals), select)
     assert len(f2) > len(f) and boundary_keys(f2).size == 0  # closed and without T-junctions
     assert np.array_equal(v2[parent >= 0], v)
+
+
+def test_culled_ray_hits_equal_testing_every_triangle():
+    mesh = library_mesh("", "cup1")
+    rng = np.random.default_rng(3)
+    n = mesh.vertex_normals
+    hits = 0
+    for i in rng.choice(len(mesh.vertices), 60, replace=False):  # the planner's two kinds of ray, and random ones
+        for o, d in ((mesh.vertices[i] + 1e-3 * n[i], rng.normal(size=3)), (mesh.vertices[i] - 1e-4 * n[i], -n[i])):
+            want = ray_hits(mesh.triangles, o, d)
+            assert np.array_equal(mesh_ray_hits(mesh, o, d), want)
+            hits += want.size
+    assert hits > 60
 
 
 def test_polyline_distance_matches_a_point_by_point_loop():

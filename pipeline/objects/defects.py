@@ -38,8 +38,8 @@ from scipy.spatial import cKDTree
 
 from ..ids import DEFECT_TYPES
 from . import csg
-from .geometry import (MeshMemo, boundary_keys, connected_patch, is_visible, local_frame, mean_edge, mesh_edges,
-                       orbit_facing, per_mesh, ray_hits, refine)
+from .geometry import (MeshMemo, boundary_keys, connected_patch, is_visible, local_frame, mean_edge, mesh_ray_hits,
+                       orbit_facing, per_mesh, refine)
 from .mesh import DefectMesh
 
 SUPPORTED = DEFECT_TYPES
@@ -171,8 +171,7 @@ def _thickness(mesh: trimesh.Trimesh, center: int) -> tuple[float, float | None]
     a solid) and to the next one (the opposite wall across a cavity), if any."""
     n = mesh.vertex_normals[center]
     scale = float(np.max(mesh.extents))
-    hits = ray_hits(mesh.triangles, mesh.vertices[center] - 1e-4 * scale * n, -n, eps=1e-6 * scale,
-                    edges=mesh_edges(mesh))
+    hits = mesh_ray_hits(mesh, mesh.vertices[center] - 1e-4 * scale * n, -n, eps=1e-6 * scale)
     if hits.size == 0:
         return scale, None
     return float(hits[0]), (float(hits[1]) if hits.size > 1 else None)
@@ -333,18 +332,21 @@ def _levels(edge: float, half_width: float) -> int:
 
 
 def _path_distance(points: np.ndarray, c: np.ndarray, t: np.ndarray, b: np.ndarray,
-                   paths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                   paths: list[np.ndarray], limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Distance in the tangent plane at ``c`` from ``points`` to the nearest path, and the taper
-    (thinner towards the path ends) at the closest point."""
+    (thinner towards the path ends) at the closest point. A point outside every path's bounding
+    box grown by ``limit`` is farther than ``limit`` from them all: it gets ``inf`` (taper 0)
+    without measuring, so pass the largest distance the caller tells apart."""
     rel = points - c
     uv = np.stack([rel @ t, rel @ b], axis=1)
     best = np.full(len(points), np.inf)
     taper = np.zeros(len(points))
     for path in paths:
-        d, s = _polyline_distance(uv, path)
-        closer = d < best
-        best[closer] = d[closer]
-        taper[closer] = np.clip(np.minimum(s, 1 - s)[closer] / 0.15, 0.3, 1.0)
+        near = np.flatnonzero(((uv >= path.min(axis=0) - limit) & (uv <= path.max(axis=0) + limit)).all(axis=1))
+        d, s = _polyline_distance(uv[near], path)
+        closer = d < best[near]
+        best[near[closer]] = d[closer]
+        taper[near[closer]] = np.clip(np.minimum(s, 1 - s)[closer] / 0.15, 0.3, 1.0)
     return best, taper
 
 
@@ -364,7 +366,7 @@ def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
     # spread a few rings past its selection to stay conforming) never reaches its border.
     cen = v[faces].mean(axis=1)
     local = np.linalg.norm(cen - c, axis=1) < reach + 8 * edge
-    d_all, _ = _path_distance(cen[local], c, t, b, paths)
+    d_all, _ = _path_distance(cen[local], c, t, b, paths, p.radius + 8 * edge)
     local[np.flatnonzero(local)[d_all > p.radius + 8 * edge]] = False
     f, rest = faces[local], faces[~local]
     border = boundary_keys(f)
@@ -373,7 +375,7 @@ def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
         margin = 2.5 * edge / 2 ** level
         near = (np.linalg.norm(v - c, axis=1) < reach + margin) & (nrm @ n0 > GROOVE_SPREAD - 0.1)
         select = near[f].all(axis=1)
-        d, _ = _path_distance(v[f[select]].mean(axis=1), c, t, b, paths)  # only where it can matter
+        d, _ = _path_distance(v[f[select]].mean(axis=1), c, t, b, paths, p.radius + margin)
         select[select] = d < p.radius + margin
         if not select.any():
             break
@@ -385,7 +387,7 @@ def _groove(mesh: trimesh.Trimesh, p: DefectParams) -> DefectMesh:
     dist = np.linalg.norm(v - c, axis=1)
     patch = connected_patch(f, (dist < reach) & (nrm @ n0 > GROOVE_SPREAD), p.center)
     idx = np.flatnonzero(patch)
-    best, taper = _path_distance(v[idx], c, t, b, paths)
+    best, taper = _path_distance(v[idx], c, t, b, paths, p.radius)
     x = np.minimum(best / p.radius, 1.0)
     prof = (1 - x) if p.kind == "crack" else (1 - x ** 2)
     w = np.zeros(len(v))

@@ -59,12 +59,16 @@ def mesh_edges(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return per_mesh(mesh, "triangle_edges", lambda: triangle_edges(mesh.triangles))
 
 
-def ray_hits(triangles: np.ndarray, origin: np.ndarray, direction: np.ndarray, eps: float = 1e-9,
-             edges: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def ray_hits(triangles: np.ndarray, origin: np.ndarray, direction: np.ndarray, eps: float = 1e-9) -> np.ndarray:
     """Sorted distances ``t > eps`` at which the ray ``origin + t * direction`` hits ``triangles``
-    (Möller-Trumbore, vectorized over the triangles; both faces count). ``edges``: the triangles'
-    :func:`triangle_edges` when the caller has them already."""
-    v0, e1, e2 = edges if edges is not None else triangle_edges(triangles)
+    (Möller-Trumbore, vectorized over the triangles; both faces count)."""
+    return _edge_hits(triangle_edges(triangles), origin, direction, eps)
+
+
+def _edge_hits(edges: tuple[np.ndarray, np.ndarray, np.ndarray], origin: np.ndarray, direction: np.ndarray,
+               eps: float) -> np.ndarray:
+    """:func:`ray_hits` of triangles given as their :func:`triangle_edges`."""
+    v0, e1, e2 = edges
     p = np.cross(direction, e2)
     det = np.einsum("ij,ij->i", e1, p)
     ok = np.abs(det) > 1e-14
@@ -77,6 +81,26 @@ def ray_hits(triangles: np.ndarray, origin: np.ndarray, direction: np.ndarray, e
     t = np.einsum("ij,ij->i", e2, q) * inv
     hit = ok & (u >= 0) & (w >= 0) & (u + w <= 1) & (t > eps)
     return np.sort(t[hit])
+
+
+def _bounding_spheres(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    tri = np.asarray(mesh.triangles)
+    centre = tri.mean(axis=1)
+    return centre, np.sqrt(((tri - centre[:, None]) ** 2).sum(axis=2).max(axis=1))
+
+
+def mesh_ray_hits(mesh: trimesh.Trimesh, origin: np.ndarray, direction: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """:func:`ray_hits` against the mesh's triangles, testing only those whose bounding sphere
+    (grown by 1 %) the ray passes: the same hits for a fraction of the work (a ray crosses a few
+    hundred of a mesh's ~40k triangles)."""
+    v0, e1, e2 = mesh_edges(mesh)
+    centre, radius = per_mesh(mesh, "bounding_spheres", lambda: _bounding_spheres(mesh))
+    d = np.asarray(direction, dtype=float) / np.linalg.norm(direction)
+    w = centre - origin
+    along = w @ d
+    reach = 1.01 * radius + 1e-6
+    near = np.flatnonzero((np.einsum("ij,ij->i", w, w) - along ** 2 <= reach ** 2) & (along >= -reach))
+    return _edge_hits((v0[near], e1[near], e2[near]), origin, direction, eps)
 
 
 def camera_direction(normal: np.ndarray, elevation_deg: float = CAMERA_ELEVATION_DEG) -> np.ndarray:
@@ -101,7 +125,7 @@ def is_visible(mesh: trimesh.Trimesh, vertex: int, scale: float) -> bool:
     if float(n @ d) < 0.25:
         return False
     origin = mesh.vertices[vertex] + 1e-3 * scale * n
-    return ray_hits(mesh.triangles, origin, d, edges=mesh_edges(mesh)).size == 0
+    return mesh_ray_hits(mesh, origin, d).size == 0
 
 
 def local_frame(normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
