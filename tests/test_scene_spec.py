@@ -1,7 +1,6 @@
 """pipeline/scene_spec.py: the typed scene spec that the host writes (``scene.json``) and Blender
-reads. Its JSON form is exactly the dict the render stage wrote before the record existed (built here
-from the same host functions), plus the camera's sensor, which Blender used to assume; reading it
-back is strict and names the field."""
+reads. Its JSON form is pinned by goldens the render stage wrote before the looks were typed
+(``tests/fixtures/scene_spec/``); reading it back is strict and names the field."""
 
 from __future__ import annotations
 
@@ -13,65 +12,20 @@ import pytest
 
 from pipeline.config import Config, load_config
 from pipeline.plan import plan_jobs
-from pipeline.render.region import margin_px
-from pipeline.render.scene import DEFECT_PAINT, build_mesh, camera_path, scene_spec
-from pipeline.scene_spec import PARTS, SENSOR_WIDTH_MM, Background, Floor, HdriEnvironment, Light, Material, \
+from pipeline.render.scene import build_mesh, scene_spec
+from pipeline.scene_spec import PARTS, Background, Floor, HdriEnvironment, Light, Material, \
     RigEnvironment, SceneSpec, SkyEnvironment, SpecError, field_names
-from pipeline.scenery.spec import resolve_look
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cfg(**scene) -> Config:
-    base = load_config(ROOT / "manifests" / "default.yaml").model_dump()
-    base["objects"].update(categories=["vase3", "cup1", "bucket0"], objects_per_category=2, normal_share=0.2)
-    base["scene"].update(scene)
-    return Config.model_validate(base)
-
-
-def _dict_spec(job: dict, cfg: Config, mesh, mesh_path: Path, output: Path, twin_path: Path | None) -> dict:
-    """The scene spec as a plain dict, assembled the way the render stage did it before the typed
-    record: the reference the record's JSON form must reproduce."""
-    r = cfg.render
-    return resolve_look({
-        "job_id": job["job_id"], "mesh": str(mesh_path),
-        **({"twin_mesh": str(twin_path)} if twin_path is not None else {}),
-        "output": str(output), "has_defect": mesh.has_defect, "marked": r.marked,
-        "region": {"margin_px": margin_px(r.region_margin, r.width), "scope": r.region_scope},
-        "material": job["material"], "defect_material": DEFECT_PAINT, "floor": job["floor"],
-        "environment": job["environment"],
-        "camera": {"lens_mm": job["camera"]["lens_mm"], "frames": camera_path(job, cfg, mesh)},
-        "render": {"width": r.width, "height": r.height, "samples": r.samples, "denoise": r.denoise,
-                   "fps": r.fps, "device": r.device, "threads": r.threads, "persistent_data": r.persistent_data,
-                   "seed": job["seeds"]["cycles"]},
-    }, job, cfg, mesh)
-
-
 @pytest.fixture(scope="module")
-def specs() -> list[tuple[dict, dict]]:
-    """(reference dict, scene_spec()) for every job of two configs: with depth of field and the twin
-    pass, and without either; HDRI and non-HDRI environments."""
-    out = []
-    for cfg, twin in ((_cfg(fstop=[1.4, 2.8], hdri_share=0.5), True), (_cfg(), False)):
-        for job in plan_jobs(cfg, progress=False, workers=1):
-            mesh = build_mesh(job, cfg)
-            tw = Path("/s/twin.npz") if twin and job["defect"] else None
-            args = (job, cfg, mesh, Path("/s/object.npz"), Path("/s"), tw)
-            out.append((_dict_spec(*args), scene_spec(*args)))
-    return out
+def raw() -> dict:
+    """One golden scene.json (below): a defective job with the twin pass."""
+    return json.loads((GOLDENS / "default__cup1-0000-bulge-t0.json").read_text())
 
 
-def test_the_json_form_is_the_dict_it_replaced_plus_the_sensor(specs) -> None:
-    assert any("dof" in new["camera"] for _, new in specs) and any("twin_mesh" in new for _, new in specs)
-    assert any(new["environment"]["kind"] == "hdri" for _, new in specs)
-    for ref, new in specs:
-        ref = copy.deepcopy(ref)
-        ref["camera"].update(sensor_width_mm=SENSOR_WIDTH_MM, sensor_fit="HORIZONTAL")
-        assert json.dumps(new, sort_keys=True, indent=1) == json.dumps(ref, sort_keys=True, indent=1)
-
-
-def test_from_json_round_trips_and_gives_typed_fields(specs) -> None:
-    _, raw = specs[0]
+def test_from_json_round_trips_and_gives_typed_fields(raw) -> None:
     spec = SceneSpec.from_json(raw)
     assert spec.to_json() == raw
     assert spec.camera.lens_mm == raw["camera"]["lens_mm"] and spec.render.seed == raw["render"]["seed"]
@@ -92,11 +46,11 @@ def test_from_json_round_trips_and_gives_typed_fields(specs) -> None:
     (lambda s: s["region"].update(extra=1), "region.extra: unknown field"),
     (lambda s: s.update(camera=None), "camera: expected an object, got NoneType"),
 ])
-def test_from_json_names_the_field(specs, edit, message) -> None:
-    raw = copy.deepcopy(specs[0][1])
-    edit(raw)
+def test_from_json_names_the_field(raw, edit, message) -> None:
+    bad = copy.deepcopy(raw)
+    edit(bad)
     with pytest.raises(SpecError) as e:
-        SceneSpec.from_json(raw, "scene.json")
+        SceneSpec.from_json(bad, "scene.json")
     assert str(e.value).startswith(f"scene.json: {message}"), str(e.value)
 
 
