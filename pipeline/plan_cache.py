@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 from collections import OrderedDict
 from pathlib import Path
@@ -92,6 +91,7 @@ def default_workers() -> int:
 def _one_blas_thread() -> None:
     """Limit numpy's BLAS to one thread in this process (the planning processes already fill the
     cores)."""
+    import numpy  # noqa: F401  (load BLAS first: the limit applies to the libraries loaded now)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -109,14 +109,16 @@ def _worker_cores(workers: int) -> list[list[int]]:
 def _start_worker(slots: Any) -> None:
     """A planning worker: on its own cores, with one BLAS thread. Embree (TBB) and manifold size their
     thread pools by the cores a process may use, and threads that spin waiting for a core another
-    worker holds cost about twice the CPU time for the same result (docs/performance.md, "Planning")."""
+    worker holds cost about 1.7× the CPU time for the same result (docs/performance.md, "Planning")."""
     # Ctrl-C reaches the whole process group: the parent stops the pool; the workers must not each
     # print a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if slots is not None:
+    # One core set per first worker (written before the pool starts, so none is missing); a worker
+    # that replaces a dead one finds the queue empty and runs on any core.
+    if slots is not None and not slots.empty():
         try:
-            os.sched_setaffinity(0, slots.get_nowait())
-        except (queue.Empty, OSError, AttributeError):  # a replacement worker: any core
+            os.sched_setaffinity(0, slots.get())
+        except (OSError, AttributeError):
             pass
     _one_blas_thread()
 
@@ -177,7 +179,7 @@ def run_objects(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, units: Seque
         if workers == 1:
             from threadpoolctl import threadpool_limits
 
-            with threadpool_limits(1):
+            with threadpool_limits(1):  # as in the workers: a second BLAS thread costs CPU, saves no time
                 for item in todo:
                     for key, text in _run_task(fn, cfg, cache.root, [item]):
                         texts[key] = text
@@ -204,7 +206,7 @@ def _run_pool(fn: Callable[[Any, Any], dict[str, Any]], cfg: Any, cache: ObjectC
     ctx = multiprocessing.get_context("spawn")
     slots = None
     if cores := _worker_cores(workers):
-        slots = ctx.Queue()
+        slots = ctx.SimpleQueue()  # written synchronously: no feeder thread to race the workers
         for c in cores:
             slots.put(c)
     pool = ctx.Pool(workers, initializer=_start_worker, initargs=(slots,))

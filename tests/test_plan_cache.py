@@ -156,3 +156,31 @@ def test_the_import_closure_follows_every_kind_of_import(tmp_path):
     # lazily imported by the planner, and the mesh builder it shares with the render stage
     assert {"objects/sources.py", "scenery/meshes.py", "records.py"} <= names
     assert "render/job.py" not in names and "cli.py" not in names
+
+
+def _worker_probe(cfg: object, unit: int) -> dict:
+    """What a planning worker runs on: its pid, its cores and its BLAS threads (after numpy loads)."""
+    import numpy  # noqa: F401  (planning loads it: the BLAS limit must hold for it)
+    from threadpoolctl import threadpool_info
+
+    time.sleep(0.2)  # long enough that both workers take tasks
+    return {"pid": os.getpid(), "cores": sorted(os.sched_getaffinity(0)),
+            "blas": sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})}
+
+
+def test_planning_workers_get_their_own_cores_and_one_blas_thread():
+    """Two workers on two or more cores: disjoint core sets, one BLAS thread each (threads that spin
+    for a core the other worker holds cost CPU for nothing)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        import pytest
+
+        pytest.skip("needs two cores")
+    units = list(range(8))
+    keys = [f"worker-probe-{time.time_ns()}-{u}" for u in units]  # never in the in-process memo
+    got = plan_cache.run_objects(_worker_probe, None, units, keys, plan_cache.ObjectCache(None), lambda u: u,
+                                 workers=2, progress=False)
+    cores = {r["pid"]: frozenset(r["cores"]) for r in got}
+    assert len(cores) == 2, cores
+    a, b = cores.values()
+    assert a and b and not a & b
+    assert all(r["blas"] == [1] for r in got), got
