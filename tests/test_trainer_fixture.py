@@ -10,6 +10,9 @@ import numpy as np
 
 FIXTURE = Path(__file__).resolve().parents[1] / "trainer" / "tests" / "data" / "smoke"
 REGENERATE = ".venv/bin/python trainer/tests/data/regenerate.py"
+#: mean |Δ| (of 255) allowed on each clip's first frame and over the whole clip
+FIRST_FRAME_TOL = 0.5
+CLIP_TOL = 4.0
 
 
 def _frames(path: Path) -> np.ndarray:
@@ -25,8 +28,12 @@ def test_trainer_fixture_matches_the_smoke_build(smoke_built):
     clips = sorted(p.name for p in smoke_built.glob("clips/*.mp4") if not p.name.endswith(".marked.mp4"))
     assert clips == sorted(p.name for p in FIXTURE.glob("clips/*.mp4"))
     for name in clips:
-        # Cycles' multithreaded sampling changes a few pixel values between runs (measured: mean
-        # |Δ| ≤ 0.15 of 255 on re-renders of the same config); a changed scene moves it by tens.
         a, b = _frames(FIXTURE / "clips" / name), _frames(smoke_built / "clips" / name)
         assert a.shape == b.shape, name
-        assert float(np.abs(a - b).mean()) < 2.0, f"clips/{name} drifted; run {REGENERATE}"
+        # Each clip's first frame is an I-frame, the render almost as it was: Cycles on another CPU
+        # moves it by at most 0.05 of 255 (measured), a changed scene by tens.
+        assert float(np.abs(a[0] - b[0]).mean()) < FIRST_FRAME_TOL, f"clips/{name} drifted; run {REGENERATE}"
+        # The later frames are predicted from it, and x264's mode decisions amplify that render noise
+        # (measured: mean |Δ| up to 2.0 over a clip between an AVX-512 EPYC and the machine that wrote
+        # the fixture, 0.15 between runs on one machine).
+        assert float(np.abs(a - b).mean()) < CLIP_TOL, f"clips/{name} drifted; run {REGENERATE}"

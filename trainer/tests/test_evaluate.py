@@ -4,15 +4,13 @@ and metrics, so the same tiny model on the same split gives the same numbers thr
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from mmviad_trainer.config import EvalConfig
 from mmviad_trainer.evaluate import EVAL_DEFAULTS, eval_settings, evaluate, evaluate_model
 from pipeline.eval.frames import fit_size
-
-REPO = Path(__file__).resolve().parents[2]
+from pipeline.paths import REPO_ROOT as REPO
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,15 @@ It keeps what the trainer reads: ``qa/<protocol>/{train,test}.jsonl`` and the un
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+from pipeline.paths import REPO_ROOT as REPO
+
 FIXTURE = Path(__file__).resolve().parent / "smoke"
 CONFIG = REPO / "manifests" / "smoke.yaml"
 
@@ -38,7 +40,8 @@ def copy_fixture(built: Path, dest: Path = FIXTURE) -> list[Path]:
     return [dest / f.relative_to(built) for f in files]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out"
         cmd = [sys.executable, "-m", "pipeline.cli", "build", "--config", str(CONFIG), "--out", str(out), "--no-progress"]
