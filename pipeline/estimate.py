@@ -24,7 +24,7 @@ from .io import read_json, write_json
 from .layout import Layout
 from .mask_video import write_mask_video
 from .render.blender import run_blender
-from .render.gpu import gpu_env
+from .render.gpu import fatal_reason, gpu_env
 from .render.runner import task_resources
 from .render.scene import build_mesh, scene_spec
 
@@ -81,7 +81,11 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     code = run_blender(stage / "scene.json", log, cfg.render.timeout_s,
                        gpu_env(cfg.render.device, cfg.render.kernel_cache_dir))
     if code != 0 or not (stage / "meta.json").exists():
-        raise RuntimeError(f"calibration render failed (exit code {code}); see {log}")
+        reason = fatal_reason(log)
+        hint = ("; to time the CPU here instead, pass --calibration-device cpu"
+                if cfg.render.device == "gpu" and reason and "no OptiX or CUDA device" in reason else "")
+        raise RuntimeError(f"calibration render failed (exit code {code}): {reason or 'see the log'}{hint}; "
+                           f"log: {log}")
     meta = read_json(stage / "meta.json")
     times = meta["timings"]["unmarked_s"]
     steady = times[1:] if len(times) > 1 else times

@@ -6,6 +6,7 @@ renders such a job on the CPU), and the calibration behind
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,16 @@ def test_render_command_with_device_gpu_fails_without_gpu(tmp_path):
     proc = run_mmviad("render", "--config", str(cfg_path), "--out", str(tmp_path / "o"), "--no-progress", check=False)
     assert proc.returncode != 0
     assert "no GPU" in proc.stderr and "FAILED" in proc.stderr
+
+
+@pytest.mark.skipif(has_gpu(), reason="this machine has a GPU: the no-GPU failure cannot be shown here")
+def test_plan_estimate_of_a_gpu_config_without_a_gpu_says_why_and_how(tmp_path):
+    cfg_path = tmp_path / "gpu.yaml"
+    cfg_path.write_text(SMOKE.read_text().replace("render:\n", "render:\n  device: gpu\n", 1))
+    proc = run_mmviad("plan", "--config", str(cfg_path), "--out", str(tmp_path / "o"), "--estimate", check=False,
+                      env={**os.environ, TEST_GPU_ON_CPU_ENV: "0"})
+    assert proc.returncode != 0
+    assert "no OptiX or CUDA device" in proc.stderr and "--calibration-device cpu" in proc.stderr
 
 
 def test_plan_estimate_calibrates_and_extrapolates(tmp_path):
