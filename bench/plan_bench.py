@@ -7,7 +7,7 @@ plan interrupted near its end costs), and how the two plans compare: every job f
 visibility prediction and the start azimuth it picks, predicted intervals equal per job, and the
 predicted share of clips showing a defect. It never passes or fails on time.
 
-    .venv/bin/python bench/plan_bench.py                       # the paper config, old = 3183daf
+    .venv/bin/python bench/plan_bench.py                       # the paper config, old = bcd688f
     .venv/bin/python bench/plan_bench.py --every 8             # every 8th category only (quick)
     .venv/bin/python bench/plan_bench.py --skip-old            # time this checkout only
 """
@@ -28,8 +28,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# The last revision with the numpy ray caster and no plan cache (before issue 15's planning work).
-BASELINE = "3183daf"
+# The revision before the last planning round (Embree, objects in parallel, plan cache). Older ones
+# (3183daf, the numpy caster) reject today's paper config (its scene and render keys changed since).
+BASELINE = "bcd688f"
 
 
 def run_plan(src: Path, cfg: Path, out: Path) -> tuple[float, float]:
@@ -102,14 +103,16 @@ def main() -> None:
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         new_wall, new_cpu = run_plan(ROOT, cfg, work / "new")
         warm_wall, warm_cpu = run_plan(ROOT, cfg, work / "new")
-        rows = [("new (this checkout)", new_wall, new_cpu), ("new, rerun on its cache", warm_wall, warm_cpu)]
-        if not args.skip_old:
-            old_wall, old_cpu = run_plan(checkout(args.old, work), cfg, work / "old")
-            rows.insert(0, (f"old ({args.old})", old_wall, old_cpu))
         print(f"{'plan':28s} {'wall s':>8s} {'CPU s':>8s}")
-        for name, w, c in rows:
-            print(f"{name:28s} {w:8.1f} {c:8.1f}")
+        for name, w, c in [("new (this checkout)", new_wall, new_cpu), ("new, rerun on its cache", warm_wall, warm_cpu)]:
+            print(f"{name:28s} {w:8.1f} {c:8.1f}", flush=True)  # shown even when the old revision fails
         if not args.skip_old:
+            try:
+                old_wall, old_cpu = run_plan(checkout(args.old, work), cfg, work / "old")
+            except subprocess.CalledProcessError as e:
+                raise SystemExit(f"plan_bench: revision {args.old} could not plan {args.config.name} (exit "
+                                 f"{e.returncode}; its error is above): pick a newer --old") from None
+            print(f"{'old (' + args.old + ')':28s} {old_wall:8.1f} {old_cpu:8.1f}")
             print(f"old/new ratio: wall {old_wall / new_wall:.1f}x, CPU {old_cpu / new_cpu:.1f}x")
             for line in compare(work / "old" / "jobs.jsonl", work / "new" / "jobs.jsonl", raw):
                 print(line)
