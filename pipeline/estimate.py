@@ -81,11 +81,9 @@ def calibrate(cfg: Config, jobs: list[dict[str, Any]], out: Path, frames: int = 
     code = run_blender(stage / "scene.json", log, cfg.render.timeout_s,
                        gpu_env(cfg.render.device, cfg.render.kernel_cache_dir))
     if code != 0 or not (stage / "meta.json").exists():
-        reason = fatal_reason(log)
-        hint = ("; to time the CPU here instead, pass --calibration-device cpu"
-                if cfg.render.device == "gpu" and reason and "no OptiX or CUDA device" in reason else "")
-        raise RuntimeError(f"calibration render failed (exit code {code}): {reason or 'see the log'}{hint}; "
-                           f"log: {log}")
+        hint = "; without a GPU here, pass --calibration-device cpu to time the CPU" if cfg.render.device == "gpu" else ""
+        raise RuntimeError(f"calibration render failed (exit code {code}): {fatal_reason(log) or 'see the log'}"
+                           f"{hint}; log: {log}")
     meta = read_json(stage / "meta.json")
     times = meta["timings"]["unmarked_s"]
     steady = times[1:] if len(times) > 1 else times

@@ -8,7 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-FIXTURE = Path(__file__).resolve().parents[1] / "trainer" / "tests" / "data" / "smoke"
+from pipeline.paths import REPO_ROOT
+
+FIXTURE = REPO_ROOT / "trainer" / "tests" / "data" / "smoke"
 REGENERATE = ".venv/bin/python trainer/tests/data/regenerate.py"
 #: mean |Δ| (of 255) allowed on each clip's first frame and over the whole clip
 FIRST_FRAME_TOL = 0.5
